@@ -1,0 +1,1 @@
+"""Hydra + Lightning research template: models, data modules and Lightning modules."""

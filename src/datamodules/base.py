@@ -1,0 +1,109 @@
+"""Shared machinery of in-memory data sets: declared metadata checked against the data, seeded splits, loaders."""
+
+from collections.abc import Sequence
+
+import torch
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, TensorDataset
+
+from src.tasks import Task
+
+Splits = tuple[TensorDataset, TensorDataset, TensorDataset]
+
+
+def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[torch.Tensor]:
+    """Seeded random partition of ``range(n)`` into parts of the given fractions (the last part takes the rest)."""
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(
+            f"splits must be three positive fractions (train, val, test) summing to 1, got {list(fractions)}"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_train, n_val = round(fractions[0] * n), round(fractions[1] * n)
+    if min(n_train, n_val, n - n_train - n_val) < 1:
+        raise ValueError(f"n={n} is too small for splits {list(fractions)}: every split needs at least one sample")
+    return [order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]]
+
+
+class TensorDataModule(LightningDataModule):
+    """Subclasses build the three splits as tensors in :meth:`build`; this class checks them and serves batches.
+
+    ``task``, ``input_shape`` and ``num_outputs`` come from the data config, where model configs read them by
+    interpolation; checking them against the built tensors keeps a config from lying about its data.
+    """
+
+    TASK: Task
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        batch_size: int,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if Task.parse(task) is not self.TASK:
+            raise ValueError(
+                f"{type(self).__name__} is a {self.TASK.value} data set; its config declares task={task!r}"
+            )
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError(f"batch_size must be >= 1, got batch_size={batch_size}, eval_batch_size={eval_batch_size}")
+        self.task = self.TASK
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.num_outputs = int(num_outputs)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.splits: Splits | None = None
+
+    def build(self) -> Splits:
+        """Return the (train, val, test) splits as ``TensorDataset(x, y)``."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            self.splits = self.build()
+            for split in self.splits:
+                self._check_declared(*split.tensors)
+
+    def _check_declared(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"data config declares input_shape {list(self.input_shape)}, the data has {list(x.shape[1:])}"
+            )
+        if self.task is Task.MULTICLASS:
+            ok = y.dtype == torch.long and y.ndim == 1 and int(y.max()) < self.num_outputs
+        else:
+            ok = y.is_floating_point() and tuple(y.shape[1:]) == (self.num_outputs,)
+            ok = ok and (self.task is Task.REGRESSION or (self.num_outputs == 1 and bool(((y == 0) | (y == 1)).all())))
+        if not ok:
+            raise ValueError(
+                f"targets of dtype {y.dtype} and shape {list(y.shape)} do not fit task={self.task.value} "
+                f"with num_outputs={self.num_outputs}"
+            )
+
+    def _split(self, index: int) -> TensorDataset:
+        if self.splits is None:
+            self.setup()
+        assert self.splits is not None
+        return self.splits[index]
+
+    def train_dataloader(self) -> DataLoader:
+        shuffle_rng = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self._split(0),
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=shuffle_rng,
+            num_workers=self.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self._split(1), batch_size=self.eval_batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self._split(2), batch_size=self.eval_batch_size, num_workers=self.num_workers)

@@ -1,0 +1,93 @@
+"""One LightningModule for every supervised task; the task decides loss and metrics, configs decide the rest."""
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning import LightningModule
+from torch import nn
+from torch.optim import Optimizer
+
+from src.lit_modules.objectives import make_objective
+
+OptimizerFactory = Callable[..., Optimizer]
+
+
+class SupervisedModule(LightningModule):
+    """Wraps a plain ``nn.Module``; logs ``{train,val,test}/loss`` and the task's metrics (``val/acc``, ...).
+
+    ``optimizer`` is a partial taking the parameters (``optimizer=adamw``); ``scheduler`` is Lightning's
+    lr-scheduler dict whose ``scheduler`` entry is a partial taking the optimizer (``scheduler=cosine``).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        task: str,
+        num_outputs: int,
+        optimizer: OptimizerFactory,
+        scheduler: dict[str, Any] | None = None,
+        loss: str | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_config = dict(scheduler) if scheduler else None
+        objective = make_objective(task, num_outputs, loss, label_smoothing)
+        self.loss_fn = objective.loss
+        self.to_predictions = objective.to_predictions
+        self.train_metrics = objective.metrics.clone(prefix="train/")
+        self.val_metrics = objective.metrics.clone(prefix="val/")
+        self.test_metrics = objective.metrics.clone(prefix="test/")
+        self.test_confusion = objective.confusion
+        self.confusion_matrix: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: Any) -> torch.Tensor:
+        x, y = batch
+        outputs = self(x)
+        loss = self.loss_fn(outputs, y)
+        predictions = self.to_predictions(outputs.detach())
+        metrics.update(predictions, y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(x))
+        if stage == "test" and self.test_confusion is not None:
+            self.test_confusion.update(predictions, y.long())
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test", self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        if self.test_confusion is not None:
+            self.confusion_matrix = self.test_confusion.compute().cpu()
+            self.test_confusion.reset()
+
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self.to_predictions(self(batch[0]))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if not self.scheduler_config:
+            return optimizer
+        build = self.scheduler_config["scheduler"]
+        extra = {}
+        # Schedulers sized in optimizer steps (OneCycleLR) get the trainer's count when the config leaves it null.
+        takes_total = "total_steps" in inspect.signature(build.func).parameters
+        if takes_total and build.keywords.get("total_steps") is None:
+            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {**self.scheduler_config, "scheduler": build(optimizer, **extra)},
+        }
