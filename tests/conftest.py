@@ -1,0 +1,45 @@
+"""Compose configs exactly as ``train.py`` does, with the run directory moved under pytest's tmp_path."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from src.utils.resolvers import PROJECT_ROOT, register_resolvers
+
+CONFIG_DIR = str(PROJECT_ROOT / "configs")
+
+register_resolvers()
+
+
+def compose_train_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The config ``python train.py <overrides>`` would run, writing to ``output_dir``."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["trainer.accelerator=cpu", "print_config=false", *overrides], return_hydra_config=True
+        )
+    HydraConfig.instance().set_config(cfg)  # so errors can name the chosen options, as under @hydra.main
+    with open_dict(cfg):
+        del cfg.hydra
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir.parent / "logs")
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    counter = iter(range(1000))
+
+    def make(*overrides: str) -> DictConfig:
+        return compose_train_config(list(overrides), tmp_path / f"run{next(counter)}")
+
+    return make
+
+
+def read_result(cfg: DictConfig) -> dict[str, Any]:
+    return json.loads((Path(cfg.paths.output_dir) / "result.json").read_text())
