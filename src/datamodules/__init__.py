@@ -2,6 +2,7 @@
 
 from src.datamodules.base import TensorDataModule
 from src.datamodules.linear import LinearDataModule
+from src.datamodules.vision import CIFAR10DataModule, MNISTDataModule
 from src.datamodules.xor import XORDataModule
 
-__all__ = ["LinearDataModule", "TensorDataModule", "XORDataModule"]
+__all__ = ["CIFAR10DataModule", "LinearDataModule", "MNISTDataModule", "TensorDataModule", "XORDataModule"]

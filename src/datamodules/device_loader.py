@@ -1,0 +1,57 @@
+"""A loader for data sets that fit in device memory: batches are index slices of one uint8 tensor.
+
+One ``index_select`` and a few batched ops per batch replace a DataLoader's per-image Python, collation and
+host-to-device copies; that is where the speed comes from (see ``benchmarks/loader_throughput.py``).
+"""
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DistributedSampler
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class DeviceLoader:
+    """Iterates ``(transform(images[idx]), labels[idx])`` over this rank's share of the samples.
+
+    Training: a fresh seeded permutation every epoch, split into disjoint equal shards across ranks
+    (``DistributedSampler`` with ``drop_last``; Lightning calls ``sampler.set_epoch``). Evaluation: every sample
+    exactly once across ranks, in order.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.images, self.labels = images, labels
+        self.batch_size = batch_size
+        self.transform = transform
+        self.sampler: DistributedSampler | None = None
+        if shuffle:
+            self.sampler = DistributedSampler(
+                range(len(images)), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+            )
+        self.eval_indices = torch.arange(rank, len(images), world_size, device=images.device)
+        self.rng = torch.Generator(device=images.device).manual_seed(seed * 1000 + rank)
+
+    def indices(self) -> torch.Tensor:
+        if self.sampler is None:
+            return self.eval_indices
+        return torch.tensor(list(self.sampler), device=self.images.device)
+
+    def __len__(self) -> int:
+        count = len(self.sampler) if self.sampler is not None else len(self.eval_indices)
+        return -(-count // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for chunk in self.indices().split(self.batch_size):
+            yield self.transform(self.images[chunk], self.rng), self.labels[chunk]

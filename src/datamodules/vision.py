@@ -1,0 +1,190 @@
+"""MNIST and CIFAR-10: official files -> uint8 cache -> device-resident batches (or a torchvision DataLoader)."""
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torchvision.datasets
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from src.datamodules.augment import Augmentation, BatchTransform, torchvision_transform
+from src.datamodules.base import Splits, TensorDataModule
+from src.datamodules.device_loader import DeviceLoader
+from src.datamodules.image_cache import cache_path, fingerprint, load_or_decode
+from src.datamodules.readers import CIFAR10_FILES, MNIST_FILES, DataFileError, read_cifar10, read_mnist, verify
+from src.tasks import Task
+
+log = logging.getLogger(__name__)
+
+LOADERS = ("device", "torchvision")
+
+
+class ImageDataset(Dataset):
+    """uint8 images served one at a time through torchvision transforms (the classic DataLoader path)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.images[index]), self.labels[index]
+
+
+class VisionDataModule(TensorDataModule):
+    """Shared by MNIST and CIFAR-10; subclasses name their files, checksums, reader and downloader."""
+
+    TASK = Task.MULTICLASS
+    NAME: str
+    FOLDER: str  # where the files sit under data_dir, in torchvision's layout
+    FILES: dict[str, tuple[str, ...]]
+    CHECKSUMS: dict[str, str]
+    read: Callable[[Path, str], tuple[torch.Tensor, torch.Tensor]]
+    DOWNLOADER: Callable[..., Any]
+
+    def __init__(
+        self,
+        *,
+        data_dir: str,
+        cache_dir: str,
+        val_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: dict[str, Any] | None = None,
+        loader: str = "device",
+        download: bool = True,
+        verify_checksums: bool = True,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if loader not in LOADERS:
+            raise ValueError(f"unknown data.loader {loader!r}; choose one of {list(LOADERS)}")
+        if val_size < 1:
+            raise ValueError(f"data.val_size must be >= 1, got {val_size}")
+        self.data_dir, self.cache_dir = Path(data_dir), Path(cache_dir)
+        self.val_size, self.loader = val_size, loader
+        self.mean, self.std = list(mean), list(std)
+        self.augmentation = Augmentation(**augment) if augment else None
+        self.download, self.verify_checksums = download, verify_checksums
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / self.FOLDER
+
+    def _missing_files(self) -> list[str]:
+        return [name for names in self.FILES.values() for name in names if not (self.folder / name).is_file()]
+
+    def _ensure_files(self) -> None:
+        missing = self._missing_files()
+        if missing and self.download:
+            log.info("Downloading %s into %s", self.NAME, self.data_dir)
+            try:
+                type(self).DOWNLOADER(str(self.data_dir), train=True, download=True)
+                type(self).DOWNLOADER(str(self.data_dir), train=False, download=True)
+            except Exception as err:  # no network, a read-only dir, a failed checksum: all end in the message below
+                log.warning("Download of %s failed: %s", self.NAME, err)
+            missing = self._missing_files()
+        if missing:
+            raise DataFileError(
+                f"{self.NAME} files not found in {self.folder}: missing {', '.join(missing)}. "
+                f"Put the official files there (torchvision's layout) or point at a copy with "
+                f"`python train.py data={self.NAME} paths.data_dir=/path/to/data`"
+                f"{'' if self.download else ' (or allow data.download=true when online)'}; "
+                "data=xor, data=xor_clouds and data=linear need no files."
+            )
+
+    def _decode(self) -> dict[str, torch.Tensor]:
+        if self.verify_checksums:
+            verify(self.folder, self.CHECKSUMS)
+        tensors = {}
+        for split in ("train", "test"):
+            tensors[f"{split}_images"], tensors[f"{split}_labels"] = type(self).read(self.folder, split)
+        return tensors
+
+    def load_tensors(self) -> dict[str, torch.Tensor]:
+        """The whole data set as uint8 images and int64 labels, from the cache when it is current."""
+        self._ensure_files()
+        names = [name for names in self.FILES.values() for name in names]
+        path = cache_path(self.cache_dir, self.NAME, self.folder)
+        return load_or_decode(path, fingerprint(self.folder, names), self._decode)
+
+    def prepare_data(self) -> None:
+        self.load_tensors()  # once per machine, before the ranks set up: download, verify, decode into the cache
+
+    def build(self) -> Splits:
+        data = self.load_tensors()
+        images, labels = data["train_images"], data["train_labels"]
+        if self.val_size >= len(images):
+            raise ValueError(f"data.val_size={self.val_size} leaves no training images out of {len(images)}")
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
+        val, train = order[: self.val_size], order[self.val_size :]
+        return (
+            TensorDataset(images[train], labels[train]),
+            TensorDataset(images[val], labels[val]),
+            TensorDataset(data["test_images"], data["test_labels"]),
+        )
+
+    def _placement(self) -> tuple[torch.device, int, int]:
+        """The training device and this process's rank among ``world_size`` (CPU, 0, 1 outside a Trainer)."""
+        trainer = self.trainer
+        if trainer is None:
+            return torch.device("cpu"), 0, 1
+        return trainer.strategy.root_device, trainer.global_rank, trainer.world_size
+
+    def _loader(self, index: int, train: bool) -> DeviceLoader | DataLoader:
+        images, labels = self._split(index).tensors
+        augmentation = self.augmentation if train else None
+        batch_size = self.batch_size if train else self.eval_batch_size
+        if self.loader == "torchvision":
+            transform = torchvision_transform(self.mean, self.std, augmentation, self.input_shape[1:])
+            return DataLoader(
+                ImageDataset(images, labels, transform),
+                batch_size=batch_size,
+                shuffle=train,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                generator=torch.Generator().manual_seed(self.seed) if train else None,
+            )
+        device, rank, world_size = self._placement()
+        return DeviceLoader(
+            images.to(device),
+            labels.to(device),
+            batch_size,
+            BatchTransform(self.mean, self.std, augmentation),
+            shuffle=train,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def train_dataloader(self) -> DeviceLoader | DataLoader:
+        return self._loader(0, train=True)
+
+    def val_dataloader(self) -> DeviceLoader | DataLoader:
+        return self._loader(1, train=False)
+
+    def test_dataloader(self) -> DeviceLoader | DataLoader:
+        return self._loader(2, train=False)
+
+
+class MNISTDataModule(VisionDataModule):
+    NAME = "mnist"
+    FOLDER = "MNIST/raw"
+    FILES = MNIST_FILES
+    CHECKSUMS: ClassVar[dict[str, str]] = dict(torchvision.datasets.MNIST.resources)
+    read = staticmethod(read_mnist)
+    DOWNLOADER = torchvision.datasets.MNIST
+
+
+class CIFAR10DataModule(VisionDataModule):
+    NAME = "cifar10"
+    FOLDER = "cifar-10-batches-py"
+    FILES = CIFAR10_FILES
+    CHECKSUMS: ClassVar[dict[str, str]] = dict(
+        torchvision.datasets.CIFAR10.train_list + torchvision.datasets.CIFAR10.test_list
+    )
+    read = staticmethod(read_cifar10)
+    DOWNLOADER = torchvision.datasets.CIFAR10
