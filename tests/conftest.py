@@ -1,6 +1,7 @@
 """Compose configs exactly as ``train.py`` does, with the run directory moved under pytest's tmp_path."""
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def compose_train_config(overrides: list[str], output_dir: Path) -> DictConfig:
         del cfg.hydra
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir.parent / "logs")
+        cfg.paths.cache_dir = str(output_dir.parent / "cache")
     return cfg
 
 
@@ -43,3 +45,14 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
 def read_result(cfg: DictConfig) -> dict[str, Any]:
     return json.loads((Path(cfg.paths.output_dir) / "result.json").read_text())
+
+
+REAL_DATA_DIR = Path(os.environ.get("REAL_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+needs_mnist = pytest.mark.skipif(
+    not (REAL_DATA_DIR / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"real MNIST files not in {REAL_DATA_DIR} (set REAL_DATA_DIR)",
+)
+needs_cifar10 = pytest.mark.skipif(
+    not (REAL_DATA_DIR / "cifar-10-batches-py" / "test_batch").is_file(),
+    reason=f"real CIFAR-10 files not in {REAL_DATA_DIR} (set REAL_DATA_DIR)",
+)

@@ -35,6 +35,9 @@ class DeviceLoader:
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.transform = transform
+        # Lightning treats loaders by duck typing: it calls ``sampler.set_epoch`` every epoch and reads
+        # ``batch_sampler``, so both names exist here with DataLoader's meaning.
+        self.batch_sampler = None
         self.sampler: DistributedSampler | None = None
         if shuffle:
             self.sampler = DistributedSampler(
