@@ -30,23 +30,21 @@ class Augmentation:
             raise ValueError(f"crop_padding and cutout must be >= 0, got {self.crop_padding} and {self.cutout}")
 
 
-def random_crop(x: torch.Tensor, padding: int, mode: str, rng: torch.Generator) -> torch.Tensor:
-    """Pad every image by ``padding`` and cut out a window of the original size at a random offset per image."""
-    if padding == 0:
-        return x
-    batch, _, height, width = x.shape
-    padded = F.pad(x, (padding,) * 4, mode=mode)
-    dy, dx = (torch.randint(0, 2 * padding + 1, (2, batch, 1), device=x.device, generator=rng)).unbind(0)
-    rows = (dy + torch.arange(height, device=x.device))[:, :, None]
-    cols = (dx + torch.arange(width, device=x.device))[:, None, :]
-    # Advanced indexing gathers each image's window at once; the result is (B, H, W, C).
-    return padded[torch.arange(batch, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
-
-
-def random_flip(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the images left to right."""
-    flip = torch.rand(len(x), device=x.device, generator=rng) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+def random_crop_flip(padded: torch.Tensor, size: Sequence[int], flip: bool, rng: torch.Generator) -> torch.Tensor:
+    """Cut a ``size`` window at a random offset from each padded image, mirrored left-right for a random half
+    when ``flip``; one ``gather`` over flat pixel indices does both, with no host sync."""
+    batch, channels, padded_h, padded_w = padded.shape
+    height, width = size
+    device = padded.device
+    dy = torch.randint(0, padded_h - height + 1, (batch, 1, 1), device=device, generator=rng)
+    dx = torch.randint(0, padded_w - width + 1, (batch, 1, 1), device=device, generator=rng)
+    cols = torch.arange(width, device=device).view(1, 1, width)
+    if flip:
+        mirrored = torch.rand(batch, 1, 1, device=device, generator=rng) < 0.5
+        cols = torch.where(mirrored, width - 1 - cols, cols)
+    rows = dy + torch.arange(height, device=device).view(1, height, 1)
+    index = (rows * padded_w + dx + cols).view(batch, 1, height * width).expand(batch, channels, -1)
+    return padded.flatten(2).gather(2, index).view(batch, channels, height, width)
 
 
 def random_cutout(x: torch.Tensor, size: int, rng: torch.Generator) -> torch.Tensor:
@@ -61,21 +59,30 @@ def random_cutout(x: torch.Tensor, size: int, rng: torch.Generator) -> torch.Ten
 
 
 class BatchTransform:
-    """uint8 batch -> float in [0, 1] -> (crop, flip) -> normalize -> (cutout, which leaves the mean colour)."""
+    """uint8 batch -> (crop, flip) -> float, normalized -> (cutout, which leaves the mean colour).
+
+    :meth:`prepare` pads the whole stored split once, so each batch is a single gather away from its crops.
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], augmentation: Augmentation | None) -> None:
-        self.mean = torch.tensor(mean).view(1, -1, 1, 1)
-        self.std = torch.tensor(std).view(1, -1, 1, 1)
+        self.mean = torch.tensor(mean).view(1, -1, 1, 1) * 255
+        self.scale = 1 / (torch.tensor(std).view(1, -1, 1, 1) * 255)
         self.augmentation = augmentation
 
-    def __call__(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        x = images.float().div_(255)
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
         aug = self.augmentation
-        if aug is not None:
-            x = random_crop(x, aug.crop_padding, aug.padding_mode, rng)
-            if aug.flip:
-                x = random_flip(x, rng)
-        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        if aug is None or aug.crop_padding == 0:
+            return images
+        return F.pad(images, (aug.crop_padding,) * 4, mode=aug.padding_mode)
+
+    def __call__(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        aug = self.augmentation
+        if aug is not None and (aug.crop_padding or aug.flip):
+            pad = aug.crop_padding
+            size = (images.shape[2] - 2 * pad, images.shape[3] - 2 * pad)
+            images = random_crop_flip(images, size, aug.flip, rng)
+        self.mean, self.scale = self.mean.to(images.device), self.scale.to(images.device)
+        x = (images.float() - self.mean).mul_(self.scale)
         if aug is not None and aug.cutout:
             x = random_cutout(x, aug.cutout, rng)
         return x

@@ -4,16 +4,19 @@ One ``index_select`` and a few batched ops per batch replace a DataLoader's per-
 host-to-device copies; that is where the speed comes from (see ``benchmarks/loader_throughput.py``).
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DistributedSampler
+
+from src.datamodules.augment import BatchTransform
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class DeviceLoader:
-    """Iterates ``(transform(images[idx]), labels[idx])`` over this rank's share of the samples.
+    """Iterates ``(transform(images[idx]), labels[idx])`` over this rank's share of the samples; the transform
+    prepares the stored images once (padding them for random crops).
 
     Training: a fresh seeded permutation every epoch, split into disjoint equal shards across ranks
     (``DistributedSampler`` with ``drop_last``; Lightning calls ``sampler.set_epoch``). Evaluation: every sample
@@ -25,14 +28,14 @@ class DeviceLoader:
         images: torch.Tensor,
         labels: torch.Tensor,
         batch_size: int,
-        transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+        transform: BatchTransform,
         *,
         shuffle: bool,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.images, self.labels = images, labels
+        self.images, self.labels = transform.prepare(images), labels
         self.batch_size = batch_size
         self.transform = transform
         # Lightning treats loaders by duck typing: it calls ``sampler.set_epoch`` every epoch and reads

@@ -1,0 +1,24 @@
+"""Every named experiment composes and runs one batch of everything on the CPU (real recipes, tiny fake data)."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from src.utils.resolvers import PROJECT_ROOT
+from tests.fake_data import write_cifar10, write_mnist
+from train import train
+
+EXPERIMENTS = sorted(p.stem for p in (PROJECT_ROOT / "configs" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_a_fast_dev_run(make_cfg, tmp_path: Path, experiment: str) -> None:
+    write_mnist(tmp_path / "data")
+    write_cifar10(tmp_path / "data")
+    overrides = [f"experiment={experiment}", f"paths.data_dir={tmp_path / 'data'}", "debug=fast_dev_run", "logger=none"]
+    cfg = make_cfg(*overrides)
+    if "val_size" in cfg.data:  # image data: the fakes hold 60 images and no official checksums
+        cfg = make_cfg(*overrides, "data.verify_checksums=false", "data.val_size=10", "data.batch_size=8")
+    value, _ = train(cfg)
+    assert math.isfinite(value)
