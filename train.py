@@ -8,14 +8,16 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils import builders
 from src.utils.checks import check_config
 from src.utils.console import print_config, print_metrics
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, RunError
 from src.utils.resolvers import register_resolvers
 from src.utils.run_record import recorded_run
 
@@ -69,15 +71,25 @@ def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     return value, metrics
 
 
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     if cfg.print_config:
         print_config(cfg)
     try:
         value, metrics = train(cfg)
-    except (ConfigError, InstantiationException) as err:
-        log.error("%s", err)
-        raise SystemExit(1) from None
+    except Exception as err:
+        if _in_multirun():
+            # One failed job must not end the sweep: it is recorded as failed and reported with the others.
+            log.error("Job failed: %s: %s", type(err).__name__, err)
+            return float("nan")
+        if isinstance(err, RunError | InstantiationException):
+            log.error("%s", err)
+            raise SystemExit(1) from None
+        raise
     print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", caption=str(cfg.paths.output_dir))
     return value
 

@@ -1,5 +1,13 @@
-"""The error a user can fix from the command line: train.py prints its message instead of a traceback."""
+"""Errors a user can act on: train.py prints their message instead of a traceback."""
 
 
-class ConfigError(ValueError):
+class RunError(Exception):
+    """A run that cannot start or cannot go on; the message says why and what to change."""
+
+
+class ConfigError(RunError, ValueError):
     """A config value that cannot work; the message names the key, the value and what would work."""
+
+
+class DivergedError(RunError):
+    """The loss became NaN or infinite; training on it would only waste time."""

@@ -13,5 +13,6 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("run_id"):
-        # A random suffix makes run directories collision-proof even for jobs started in the same second.
-        OmegaConf.register_new_resolver("run_id", lambda: uuid.uuid4().hex[:6])
+        # A random suffix makes run directories collision-proof even for runs started in the same second; cached,
+        # so every job of a multirun resolves the same sweep directory.
+        OmegaConf.register_new_resolver("run_id", lambda: uuid.uuid4().hex[:6], use_cache=True)

@@ -5,6 +5,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ def recorded_run(output_dir: Path) -> Iterator[dict[str, Any]]:
     """Yield the record to fill in; it is saved as ``running``, then ``completed`` or ``failed`` with the reason."""
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "result.json"
-    record: dict[str, Any] = {"status": "running"}
+    record: dict[str, Any] = {"status": "running", "started_at": datetime.now(timezone.utc).isoformat()}
     start = time.perf_counter()
     write_json_atomic(path, record)
     try:
@@ -32,5 +33,6 @@ def recorded_run(output_dir: Path) -> Iterator[dict[str, Any]]:
     else:
         record["status"] = "completed"
     finally:
+        record["finished_at"] = datetime.now(timezone.utc).isoformat()
         record["wall_time_s"] = round(time.perf_counter() - start, 3)
         write_json_atomic(path, record)

@@ -1,0 +1,30 @@
+"""``python -m src.report <sweep_dir>``: (re)build a sweep's report, e.g. after it was interrupted."""
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from src.report.build import REPORT_FILES, build_report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. logs/train/multiruns/<date>_<id>")
+    sweep_dir = parser.parse_args().sweep_dir
+    if not sweep_dir.is_dir():
+        parser.error(f"{sweep_dir} is not a directory")
+    jobs = build_report(sweep_dir)
+    table = Table(title=f"{len(jobs)} jobs in {sweep_dir}")
+    for column in ("job", "overrides", "status", jobs[0].metric if jobs else "metric"):
+        table.add_column(column)
+    for i, job in enumerate(jobs):
+        value = f"{job.value:.6g}" + (" (best)" if i == 0 and job.succeeded else "")
+        table.add_row(job.name, job.overrides, job.status, value)
+    Console().print(table)
+    print("Wrote " + ", ".join(str(sweep_dir / name) for name in REPORT_FILES))
+
+
+if __name__ == "__main__":
+    main()

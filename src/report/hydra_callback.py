@@ -1,0 +1,22 @@
+"""Hydra callback: every multirun ends with its report in the sweep directory."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from src.report.build import build_report
+
+log = logging.getLogger(__name__)
+
+
+class SweepReport(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = build_report(sweep_dir)
+        failed = [job for job in jobs if not job.succeeded]
+        log.info("Sweep report: %s (%d jobs, %d failed)", sweep_dir / "summary.md", len(jobs), len(failed))
+        for job in failed:
+            log.warning("Job %s (%s) %s: %s", job.name, job.overrides, job.status, job.error)

@@ -1,0 +1,148 @@
+"""Hydra multiruns through the real CLI: every job runs, failures are recorded, and the report is written."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from src.utils.resolvers import PROJECT_ROOT
+from tests.conftest import CONFIG_DIR
+
+QUIET = ["print_config=false", "callbacks.progress_bar=null", "callbacks.model_summary=null", "trainer.accelerator=cpu"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def multirun(log_dir: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
+    command = [sys.executable, "train.py", "-m", f"paths.log_dir={log_dir}", *QUIET, *overrides]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    [sweep_dir] = (log_dir / "train" / "multiruns").iterdir()
+    return done, sweep_dir
+
+
+def summary(sweep_dir: Path) -> list[dict[str, str]]:
+    with open(sweep_dir / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def xor_sweep(tmp_path_factory) -> Path:
+    done, sweep_dir = multirun(
+        tmp_path_factory.mktemp("sweep"),
+        "data=xor",
+        "model=two_layer",
+        "trainer.max_epochs=3",
+        "optimizer=sgd,adam",
+        "optimizer.lr=0.1,0.01",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return sweep_dir
+
+
+def test_two_by_two_sweep_reports_four_rows_best_first(xor_sweep: Path) -> None:
+    rows = summary(xor_sweep)
+    assert sorted(r["overrides"] for r in rows) == [
+        "optimizer=adam optimizer.lr=0.01",
+        "optimizer=adam optimizer.lr=0.1",
+        "optimizer=sgd optimizer.lr=0.01",
+        "optimizer=sgd optimizer.lr=0.1",
+    ]
+    assert [r["status"] for r in rows] == ["completed"] * 4
+    values = [float(r["val/loss"]) for r in rows]
+    assert values == sorted(values)
+    assert [r["best"] for r in rows] == ["True", "False", "False", "False"]
+    assert all(Path(r["checkpoint"]).is_file() and r["epochs"] == "3" for r in rows)
+    markdown = (xor_sweep / "summary.md").read_text()
+    assert "(best)" in markdown and "4 jobs, 4 completed, 0 failed" in markdown
+
+
+def test_sweep_plots_are_written(xor_sweep: Path) -> None:
+    for name in ("metric_vs_lr.png", "val_loss_curves.png"):
+        data = (xor_sweep / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+
+
+def test_report_is_rebuilt_from_the_job_directories_of_an_interrupted_sweep(xor_sweep: Path, tmp_path: Path) -> None:
+    copy = tmp_path / xor_sweep.name
+    shutil.copytree(xor_sweep, copy)
+    for name in ("summary.csv", "summary.md"):
+        (copy / name).unlink()
+    (copy / "0" / "result.json").unlink()  # killed before it started training
+    result = json.loads((copy / "1" / "result.json").read_text())
+    (copy / "1" / "result.json").write_text(json.dumps({**result, "status": "running"}))  # killed mid-training
+    done = subprocess.run(
+        [sys.executable, "-m", "src.report", str(copy)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    statuses = {r["job"]: r["status"] for r in summary(copy)}
+    assert statuses == {"0": "not started", "1": "interrupted", "2": "completed", "3": "completed"}
+    assert [r["job"] for r in summary(copy)][-2:] == ["0", "1"]  # unfinished jobs go last
+
+
+def test_diverging_job_is_reported_failed_and_the_others_finish(tmp_path: Path) -> None:
+    done, sweep_dir = multirun(
+        tmp_path, "experiment=linear_perceptron", "trainer.max_epochs=2", "optimizer.lr=1000,0.05"
+    )
+    assert done.returncode == 0
+    rows = {r["overrides"]: r for r in summary(sweep_dir)}
+    failed, completed = rows["optimizer.lr=1000"], rows["optimizer.lr=0.05"]
+    assert failed["status"] == "failed" and "DivergedError: train/loss is" in failed["error"]
+    assert "a learning rate too high (it is 1000" in failed["error"]
+    assert completed["status"] == "completed" and completed["best"] == "True"
+    assert "1 failed or unfinished" in (sweep_dir / "summary.md").read_text()
+
+
+def test_optuna_search_runs_its_trials_and_reports(tmp_path: Path) -> None:
+    done, sweep_dir = multirun(
+        tmp_path,
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=3",
+        "data=xor",
+        "model=two_layer",
+        "trainer.max_epochs=2",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(summary(sweep_dir)) == 3
+    results = (sweep_dir / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "optimizer.lr" in results
+
+
+def test_joblib_launcher_runs_jobs_in_parallel(tmp_path: Path) -> None:
+    done, sweep_dir = multirun(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "data=xor",
+        "model=two_layer",
+        "trainer.max_epochs=40",
+        "seed=1,2",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads((sweep_dir / job / "result.json").read_text()) for job in ("0", "1")]
+    (start_a, end_a), (start_b, end_b) = (
+        (datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"])) for r in results
+    )
+    assert start_a < end_b and start_b < end_a, "the two jobs did not overlap in time"
+    assert len({Path(r["best_checkpoint"]).parent.parent for r in results}) == 2
+
+
+def test_slurm_launcher_composes_from_the_trainer_settings() -> None:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"], return_hydra_config=True
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 1)
+
+
+@pytest.mark.parametrize("name", ["optimizers", "learning_rates", "depth", "width", "activation"])
+def test_study_sweeps_declare_their_grid(name: str) -> None:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment=sweep_{name}"], return_hydra_config=True)
+    assert len(cfg.hydra.sweeper.params) == 1 and cfg.data.task == "binary"
