@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
 
 from src.tasks import Task
 
@@ -92,18 +92,38 @@ class TensorDataModule(LightningDataModule):
         assert self.splits is not None
         return self.splits[index]
 
+    def place(self, device: torch.device, rank: int = 0, world_size: int = 1) -> None:
+        """Tell the data module where it runs when no Lightning Trainer is attached (the scratch engine)."""
+        self._placement = (device, rank, world_size)
+
+    def placement(self) -> tuple[torch.device, int, int]:
+        """The training device and this process's rank among ``world_size`` processes."""
+        if self.trainer is not None:
+            return self.trainer.strategy.root_device, self.trainer.global_rank, self.trainer.world_size
+        return getattr(self, "_placement", (torch.device("cpu"), 0, 1))
+
+    def sharded_loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        """Training: a seeded permutation per epoch (``sampler.set_epoch``), split into disjoint shards across
+        ranks. Evaluation: every sample exactly once across ranks. Data modules shard for themselves, so both
+        engines see the same batches (Lightning's ``use_distributed_sampler`` is off)."""
+        _, rank, world_size = self.placement()
+        if train:
+            sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+            return DataLoader(
+                dataset,
+                self.batch_size,
+                sampler=sampler,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
+        shard = Subset(dataset, range(rank, len(dataset), world_size))
+        return DataLoader(shard, self.eval_batch_size, num_workers=self.num_workers)
+
     def train_dataloader(self) -> DataLoader:
-        shuffle_rng = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self._split(0),
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=shuffle_rng,
-            num_workers=self.num_workers,
-        )
+        return self.sharded_loader(self._split(0), train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._split(1), batch_size=self.eval_batch_size, num_workers=self.num_workers)
+        return self.sharded_loader(self._split(1), train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self._split(2), batch_size=self.eval_batch_size, num_workers=self.num_workers)
+        return self.sharded_loader(self._split(2), train=False)

@@ -47,7 +47,8 @@ class DeviceLoader:
                 range(len(images)), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
             )
         self.eval_indices = torch.arange(rank, len(images), world_size, device=images.device)
-        self.rng = torch.Generator(device=images.device).manual_seed(seed * 1000 + rank)
+        self.seed, self.rank = seed, rank
+        self.rng = torch.Generator(device=images.device)
 
     def indices(self) -> torch.Tensor:
         if self.sampler is None:
@@ -59,5 +60,8 @@ class DeviceLoader:
         return -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
+        # Augmentation randomness is keyed by (seed, rank, epoch): a resumed run draws what an uninterrupted one would.
+        epoch = self.sampler.epoch if self.sampler is not None else 0
+        self.rng.manual_seed(hash((self.seed, self.rank, epoch)) % 2**63)
         for chunk in self.indices().split(self.batch_size):
             yield self.transform(self.images[chunk], self.rng), self.labels[chunk]

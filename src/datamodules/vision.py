@@ -127,32 +127,17 @@ class VisionDataModule(TensorDataModule):
             TensorDataset(data["test_images"], data["test_labels"]),
         )
 
-    def _placement(self) -> tuple[torch.device, int, int]:
-        """The training device and this process's rank among ``world_size`` (CPU, 0, 1 outside a Trainer)."""
-        trainer = self.trainer
-        if trainer is None:
-            return torch.device("cpu"), 0, 1
-        return trainer.strategy.root_device, trainer.global_rank, trainer.world_size
-
     def _loader(self, index: int, train: bool) -> DeviceLoader | DataLoader:
         images, labels = self._split(index).tensors
         augmentation = self.augmentation if train else None
-        batch_size = self.batch_size if train else self.eval_batch_size
         if self.loader == "torchvision":
             transform = torchvision_transform(self.mean, self.std, augmentation, self.input_shape[1:])
-            return DataLoader(
-                ImageDataset(images, labels, transform),
-                batch_size=batch_size,
-                shuffle=train,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-                generator=torch.Generator().manual_seed(self.seed) if train else None,
-            )
-        device, rank, world_size = self._placement()
+            return self.sharded_loader(ImageDataset(images, labels, transform), train)
+        device, rank, world_size = self.placement()
         return DeviceLoader(
             images.to(device),
             labels.to(device),
-            batch_size,
+            self.batch_size if train else self.eval_batch_size,
             BatchTransform(self.mean, self.std, augmentation),
             shuffle=train,
             seed=self.seed,

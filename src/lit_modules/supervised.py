@@ -1,6 +1,5 @@
 """One LightningModule for every supervised task; the task decides loss and metrics, configs decide the rest."""
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from src.lit_modules.objectives import make_objective
+from src.lit_modules.schedulers import build_scheduler
 
 OptimizerFactory = Callable[..., Optimizer]
 
@@ -54,7 +54,7 @@ class SupervisedModule(LightningModule):
         loss = self.loss_fn(outputs, y)
         predictions = self.to_predictions(outputs.detach())
         metrics.update(predictions, y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(x))
         if stage == "test" and self.test_confusion is not None:
             self.test_confusion.update(predictions, y.long())
@@ -81,13 +81,5 @@ class SupervisedModule(LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if not self.scheduler_config:
             return optimizer
-        build = self.scheduler_config["scheduler"]
-        extra = {}
-        # Schedulers sized in optimizer steps (OneCycleLR) get the trainer's count when the config leaves it null.
-        takes_total = "total_steps" in inspect.signature(build.func).parameters
-        if takes_total and build.keywords.get("total_steps") is None:
-            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {**self.scheduler_config, "scheduler": build(optimizer, **extra)},
-        }
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(self.scheduler_config, optimizer, total_steps)}

@@ -1,6 +1,7 @@
 """Start-up checks of the values that would otherwise fail late or obscurely, after minutes of training."""
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -35,8 +36,10 @@ def check_precision(accelerator: str, precision: str) -> None:
         raise ConfigError(f"trainer.precision={precision}: this GPU has no bfloat16; use 16-mixed or 32-true")
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     """Validate the values every run depends on; each message names the key and a value that works."""
+    if cfg.engine not in engines:
+        raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
     lr = cfg.optimizer.get("lr")
     if lr is not None and not lr > 0:
         raise ConfigError(f"optimizer.lr must be > 0, got {lr}; e.g. optimizer.lr=1e-3")
@@ -48,7 +51,8 @@ def check_config(cfg: DictConfig) -> None:
         if value is not None and value < 1:
             raise ConfigError(f"data.{key} must be >= 1, got {value}; e.g. data.{key}=64")
     check_precision(str(cfg.trainer.get("accelerator", "auto")), str(cfg.trainer.get("precision", "32-true")))
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from a run's checkpoints/last.ckpt")
+    for key in ("ckpt_path", "init_weights"):
+        if cfg.get(key) and not Path(cfg[key]).is_file():
+            raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")
     if cfg.monitor_mode not in ("min", "max"):
         raise ConfigError(f"monitor_mode must be 'min' or 'max', got {cfg.monitor_mode!r}")

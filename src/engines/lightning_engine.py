@@ -1,0 +1,38 @@
+"""Fit and test with Lightning's Trainer: the callbacks, loggers and trainer all come from the config."""
+
+import logging
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning import LightningDataModule
+from omegaconf import DictConfig
+from torch import nn
+
+from src.engines.result import FitResult
+from src.utils import builders
+
+log = logging.getLogger(__name__)
+
+
+def fit_with_lightning(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module) -> FitResult:
+    scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
+    module = instantiate(cfg.module, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
+    loggers = builders.build_loggers(cfg)
+    callbacks = builders.build_callbacks(cfg, has_logger=bool(loggers))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint else ""
+    if cfg.test:
+        log.info("Testing %s", best or "the final weights (no checkpoint was saved)")
+        metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best or None)[0])
+    best_score = checkpoint.best_model_score if checkpoint is not None and checkpoint.monitor == cfg.monitor else None
+    return FitResult(
+        metrics=metrics,
+        epochs=trainer.current_epoch,
+        global_step=trainer.global_step,
+        best_checkpoint=best or None,
+        best_score=float(best_score) if best_score is not None else None,
+    )

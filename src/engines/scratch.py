@@ -1,0 +1,285 @@
+"""The training loop Lightning runs for us, written out by hand in plain PyTorch.
+
+Same configs, model, data module, loss, metrics, optimizer and scheduler as the Lightning engine, and the same
+order of operations, so both give the same losses and weights (tests/test_engine_parity.py checks it).
+``python train.py engine=scratch ...`` runs it.
+"""
+
+import logging
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch.loggers import Logger
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from src.callbacks.stop_on_non_finite import diverged_message
+from src.engines.checkpoints import net_state, save_atomic
+from src.lit_modules.objectives import Objective
+from src.lit_modules.schedulers import build_scheduler
+from src.utils.errors import DivergedError
+
+log = logging.getLogger(__name__)
+
+AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
+
+
+@dataclass
+class LoopSettings:
+    """The knobs of the loop; ``train.py`` fills them from the same ``trainer`` and ``callbacks`` config."""
+
+    max_epochs: int
+    precision: str = "32-true"
+    gradient_clip_val: float | None = None
+    accumulate_grad_batches: int = 1
+    monitor: str = "val/loss"
+    mode: str = "min"
+    patience: int | None = None  # early stopping; None = off
+    min_delta: float = 0.0
+    checkpoint_dir: Path | None = None
+    progress_bar: bool = True
+    limit_train_batches: int | None = None
+    limit_eval_batches: int | None = None
+
+
+def set_epoch(loader: Iterable, epoch: int) -> None:
+    """Reshuffle for this epoch: the per-epoch permutation is keyed by the epoch (what Lightning does for us)."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def batches(loader: Iterable, limit: int | None) -> Iterable:
+    for index, batch in enumerate(loader):
+        if limit is not None and index >= limit:
+            return
+        yield batch
+
+
+class ScratchTrainer:
+    """``fit`` trains with validation, checkpoints and early stopping; ``test`` evaluates a loader."""
+
+    def __init__(self, settings: LoopSettings, device: torch.device, loggers: list[Logger]) -> None:
+        self.settings, self.device, self.loggers = settings, device, loggers
+        dtype = AUTOCAST_DTYPES.get(settings.precision)
+        if dtype is torch.float16 and device.type != "cuda":
+            dtype = torch.bfloat16  # float16 autocast needs CUDA; bfloat16 is what the CPU can do
+        self.autocast_dtype = dtype
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+        self.epoch, self.global_step = 0, 0
+        self.best_score: float | None = None
+        self.best_path: Path | None = None
+        self.bad_epochs = 0
+
+    # ----------------------------------------------------------------- the loop
+    def fit(
+        self,
+        net: nn.Module,
+        objective: Objective,
+        make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
+        scheduler_config: dict[str, Any] | None,
+        train_loader: Iterable,
+        val_loader: Iterable,
+        resume_from: dict[str, Any] | None = None,
+    ) -> dict[str, float]:
+        s = self.settings
+        model = net.to(self.device)
+        loss_fn = objective.loss.to(self.device)
+        train_metrics = objective.metrics.clone(prefix="train/").to(self.device)
+        val_metrics = objective.metrics.clone(prefix="val/").to(self.device)
+        optimizer = make_optimizer(model.parameters())
+        steps_per_epoch = math.ceil(self._num_batches(train_loader, s.limit_train_batches) / s.accumulate_grad_batches)
+        schedule = (
+            build_scheduler(scheduler_config, optimizer, steps_per_epoch * s.max_epochs) if scheduler_config else None
+        )
+        if resume_from is not None:
+            self._restore(resume_from, optimizer, schedule)
+
+        metrics: dict[str, float] = {}
+        for epoch in range(self.epoch, s.max_epochs):
+            self.epoch = epoch
+            set_epoch(train_loader, epoch)
+            lr = {f"lr-{type(optimizer).__name__}": optimizer.param_groups[0]["lr"]}
+            metrics = self._train_epoch(model, loss_fn, train_metrics, optimizer, schedule, train_loader, objective)
+            metrics |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
+            self._log({**lr, **metrics, "epoch": epoch})
+            if schedule is not None and schedule["interval"] == "epoch":
+                scheduler = schedule["scheduler"]
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    scheduler.step(metrics[schedule["monitor"]])
+                else:
+                    scheduler.step()
+            if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor]):
+                log.info("Early stopping: %s did not improve for %d epochs", s.monitor, s.patience)
+                break
+        self.epoch += 1
+        return metrics
+
+    def _train_epoch(self, model, loss_fn, metrics, optimizer, schedule, loader, objective) -> dict[str, float]:
+        s = self.settings
+        model.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        total = self._num_batches(loader, s.limit_train_batches)
+        with self._progress(f"epoch {self.epoch}", total) as advance:
+            for index, (x, y) in enumerate(batches(loader, s.limit_train_batches)):
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                if index % s.accumulate_grad_batches == 0:
+                    optimizer.zero_grad()  # 3. (first of the batches whose gradients add up)
+                with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                    outputs = model(x)  # 1. forward
+                    loss = loss_fn(outputs, y)  # 2. loss
+                if not torch.isfinite(loss):
+                    lr = optimizer.param_groups[0]["lr"]
+                    message = diverged_message(loss.item(), self.global_step, self.epoch, lr, s.precision)
+                    raise DivergedError(message)
+                self.scaler.scale(loss / s.accumulate_grad_batches).backward()  # 4. backward
+                if (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total:
+                    self._optimizer_step(model, optimizer)  # 5. step
+                    if schedule is not None and schedule["interval"] == "step":
+                        schedule["scheduler"].step()
+                loss_sum += loss.detach().double() * len(x)
+                count += len(x)
+                metrics.update(objective.to_predictions(outputs.detach().float()), y)
+                advance()
+        result = {"train/loss": (loss_sum / count).item()} | {k: v.item() for k, v in metrics.compute().items()}
+        metrics.reset()
+        return result
+
+    def _optimizer_step(self, model: nn.Module, optimizer: Optimizer) -> None:
+        if self.settings.gradient_clip_val:
+            self.scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            nn.utils.clip_grad_norm_(model.parameters(), self.settings.gradient_clip_val)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        self.global_step += 1
+
+    @torch.inference_mode()
+    def evaluate(self, model, loss_fn, metrics, loader, objective, stage: str) -> dict[str, float]:
+        model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        limit = self.settings.limit_eval_batches
+        for x, y in batches(loader, limit):
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                outputs = model(x)
+                loss = loss_fn(outputs, y)
+            loss_sum += loss.double() * len(x)
+            count += len(x)
+            metrics.update(objective.to_predictions(outputs.float()), y)
+        result = {f"{stage}/loss": (loss_sum / count).item()} | {k: v.item() for k, v in metrics.compute().items()}
+        metrics.reset()
+        return result
+
+    # ----------------------------------------------------------------- checkpoints and early stopping
+    def _improved(self, score: float) -> bool:
+        if self.best_score is None:
+            return math.isfinite(score)
+        delta = self.settings.min_delta
+        return score < self.best_score - delta if self.settings.mode == "min" else score > self.best_score + delta
+
+    def _end_of_epoch(self, model, optimizer, schedule, score: float) -> bool:
+        """Save last (and best) checkpoints; return whether early stopping says stop."""
+        s = self.settings
+        improved = self._improved(score)
+        if improved:
+            self.best_score, self.bad_epochs = score, 0
+        else:
+            self.bad_epochs += 1
+        if s.checkpoint_dir is not None:
+            if improved:
+                previous, self.best_path = self.best_path, s.checkpoint_dir / f"epoch_{self.epoch:03d}.ckpt"
+                save_atomic(self._checkpoint(model, optimizer, schedule), self.best_path)
+                if previous is not None and previous != self.best_path:
+                    previous.unlink(missing_ok=True)
+            save_atomic(self._checkpoint(model, optimizer, schedule), s.checkpoint_dir / "last.ckpt")
+        return s.patience is not None and self.bad_epochs >= s.patience
+
+    def _checkpoint(self, model: nn.Module, optimizer: Optimizer, schedule: dict | None) -> dict[str, Any]:
+        """Everything an exact resume needs: weights, optimizer, scheduler, loss scaler, counters, RNG states."""
+        return {
+            "engine": "scratch",
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "state_dict": net_state(model),
+            "optimizer_states": [optimizer.state_dict()],
+            "lr_schedulers": [schedule["scheduler"].state_dict()] if schedule else [],
+            "scaler": self.scaler.state_dict(),
+            "best": {
+                "score": self.best_score,
+                "path": str(self.best_path) if self.best_path else None,
+                "bad_epochs": self.bad_epochs,
+            },
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+        }
+
+    def _restore(self, checkpoint: dict[str, Any], optimizer: Optimizer, schedule: dict | None) -> None:
+        """Continue after the checkpoint's epoch; weights were loaded by the caller. Lightning checkpoints work
+        too (same layout), without the RNG and loss-scaler state they do not hold."""
+        optimizer.load_state_dict(checkpoint["optimizer_states"][0])
+        if schedule and checkpoint.get("lr_schedulers"):
+            schedule["scheduler"].load_state_dict(checkpoint["lr_schedulers"][0])
+        if "scaler" in checkpoint:
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.epoch, self.global_step = checkpoint["epoch"] + 1, checkpoint["global_step"]
+        best = checkpoint.get("best", {})
+        self.best_score, self.bad_epochs = best.get("score"), best.get("bad_epochs", 0)
+        self.best_path = Path(best["path"]) if best.get("path") else None
+        if "rng" in checkpoint:
+            rng = checkpoint["rng"]
+            torch.set_rng_state(rng["torch"])
+            if rng["cuda"]:
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            np.random.set_state(rng["numpy"])
+            random.setstate(rng["python"])
+
+    # ----------------------------------------------------------------- logging and progress
+    def _log(self, metrics: dict[str, float]) -> None:
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=self.global_step)
+
+    def finish(self, status: str) -> None:
+        for logger in self.loggers:
+            logger.save()
+            logger.finalize(status)
+
+    def _progress(self, description: str, total: int):
+        return _ProgressBar(description, total, enabled=self.settings.progress_bar)
+
+    @staticmethod
+    def _num_batches(loader: Any, limit: int | None) -> int:
+        return len(loader) if limit is None else min(len(loader), limit)
+
+
+class _ProgressBar:
+    """A rich progress bar over one epoch's batches (or nothing, when disabled)."""
+
+    def __init__(self, description: str, total: int, enabled: bool) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.progress = Progress(*columns, transient=True) if enabled else None
+        self.description, self.total = description, total
+
+    def __enter__(self) -> Callable[[], None]:
+        if self.progress is None:
+            return lambda: None
+        self.progress.start()
+        task = self.progress.add_task(self.description, total=self.total)
+        return lambda: self.progress.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

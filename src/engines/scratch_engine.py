@@ -1,0 +1,91 @@
+"""Run the hand-written loop from the same config the Lightning engine reads (``engine=scratch``)."""
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from lightning import LightningDataModule
+from omegaconf import DictConfig
+from torch import nn
+
+from src.engines.checkpoints import load_net_weights
+from src.engines.result import FitResult
+from src.engines.scratch import LoopSettings, ScratchTrainer
+from src.lit_modules.objectives import make_objective
+from src.utils import builders
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(accelerator: str) -> torch.device:
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def batch_limit(value: float | int | None, batches: int) -> int | None:
+    """Lightning's ``limit_*_batches`` meaning: an int is a count, a float a fraction of the epoch."""
+    if value is None:
+        return None
+    return int(value) if isinstance(value, int) else max(1, math.ceil(float(value) * batches))
+
+
+def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
+    trainer, callbacks = cfg.trainer, cfg.get("callbacks") or {}
+    early = callbacks.get("early_stopping")
+    fast_dev_run = bool(trainer.get("fast_dev_run"))
+    return LoopSettings(
+        max_epochs=1 if fast_dev_run else trainer.max_epochs,
+        precision=str(trainer.precision),
+        gradient_clip_val=trainer.get("gradient_clip_val"),
+        accumulate_grad_batches=trainer.get("accumulate_grad_batches") or 1,
+        monitor=cfg.monitor,
+        mode=cfg.monitor_mode,
+        patience=early.patience if early else None,
+        min_delta=early.min_delta if early else 0.0,
+        checkpoint_dir=None
+        if fast_dev_run or not callbacks.get("model_checkpoint")
+        else Path(cfg.paths.output_dir) / "checkpoints",
+        progress_bar=bool(callbacks.get("progress_bar")),
+        limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
+        limit_eval_batches=1 if fast_dev_run else None,
+    )
+
+
+def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module) -> FitResult:
+    device = pick_device(str(cfg.trainer.accelerator))
+    datamodule.place(device)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
+    settings = settings_from_config(cfg, len(train_loader))
+    loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
+    loop = ScratchTrainer(settings, device, loggers)
+    objective = make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss, cfg.module.label_smoothing)
+    scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
+    resume = load_net_weights(cfg.ckpt_path, net) if cfg.ckpt_path else None
+
+    status = "failed"
+    try:
+        metrics = loop.fit(net, objective, instantiate(cfg.optimizer), scheduler, train_loader, val_loader, resume)
+        if cfg.test:
+            if loop.best_path is not None:
+                load_net_weights(loop.best_path, net)
+            log.info("Testing %s", loop.best_path or "the final weights (no checkpoint was saved)")
+            test_metrics = objective.metrics.clone(prefix="test/").to(device)
+            metrics |= loop.evaluate(
+                net, objective.loss.to(device), test_metrics, datamodule.test_dataloader(), objective, "test"
+            )
+            loop._log({k: v for k, v in metrics.items() if k.startswith("test/")})
+        status = "success"
+    finally:
+        loop.finish(status)
+    return FitResult(
+        metrics=metrics,
+        epochs=loop.epoch,
+        global_step=loop.global_step,
+        best_checkpoint=str(loop.best_path) if loop.best_path else None,
+        best_score=loop.best_score,
+    )

@@ -1,0 +1,175 @@
+"""The hand-written loop and Lightning agree: same per-epoch losses, same final weights, interchangeable checkpoints."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.engines.checkpoints import load_net_weights
+from src.models import MLP
+from src.utils.errors import DivergedError
+from tests.conftest import read_result
+from tests.fake_data import write_mnist
+from train import train
+
+QUIET = ["logger=csv", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+
+
+def epoch_losses(cfg) -> dict[str, list[float]]:
+    with open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows if r.get(key)] for key in ("train/loss", "val/loss")}
+
+
+def last_weights(cfg) -> dict[str, torch.Tensor]:
+    return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+def run_both(make_cfg, *overrides: str):
+    runs = {}
+    for engine in ("lightning", "scratch"):
+        cfg = make_cfg(f"engine={engine}", *QUIET, *overrides)
+        value, metrics = train(cfg)
+        runs[engine] = (cfg, value, metrics)
+    return runs
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["experiment=linear_perceptron", "trainer.max_epochs=3"],
+        ["data=xor_clouds", "model=mlp", "trainer.max_epochs=3"],
+        [
+            "data=xor_clouds",
+            "model=mlp",
+            "model.dropout=0.2",
+            "trainer.max_epochs=3",
+            "trainer.accumulate_grad_batches=3",
+            "scheduler=onecycle",
+            "trainer.gradient_clip_val=0.5",
+        ],
+        [
+            "data=linear",
+            "model=mlp",
+            "optimizer=sgd",
+            "scheduler=plateau",
+            "scheduler.scheduler.patience=0",
+            "trainer.max_epochs=4",
+        ],
+    ],
+    ids=["perceptron-linear", "mlp-xor", "mlp-xor-dropout-accumulate-onecycle-clip", "mlp-linear-plateau"],
+)
+def test_engines_give_the_same_losses_and_weights(make_cfg, overrides: list[str]) -> None:
+    runs = run_both(make_cfg, *overrides)
+    (lit_cfg, lit_value, lit_metrics), (raw_cfg, raw_value, raw_metrics) = runs["lightning"], runs["scratch"]
+    lit_losses, raw_losses = epoch_losses(lit_cfg), epoch_losses(raw_cfg)
+    for key in ("train/loss", "val/loss"):
+        assert len(lit_losses[key]) == len(raw_losses[key]) > 0
+        torch.testing.assert_close(torch.tensor(raw_losses[key]), torch.tensor(lit_losses[key]), rtol=1e-5, atol=0)
+    lit_weights, raw_weights = last_weights(lit_cfg), last_weights(raw_cfg)
+    assert lit_weights.keys() == raw_weights.keys()
+    for name in lit_weights:
+        torch.testing.assert_close(raw_weights[name], lit_weights[name], rtol=1e-5, atol=1e-7)
+    assert raw_value == pytest.approx(lit_value, rel=1e-5)
+    assert raw_metrics["test/loss"] == pytest.approx(lit_metrics["test/loss"], rel=1e-5)
+
+
+def test_engines_agree_on_a_cnn_over_small_images(make_cfg, tmp_path: Path) -> None:
+    write_mnist(tmp_path / "data", n_train=80, n_test=20)
+    image = [
+        f"paths.data_dir={tmp_path / 'data'}",
+        "data.verify_checksums=false",
+        "data.val_size=16",
+        "data.batch_size=16",
+        "data.augment.crop_padding=2",
+    ]
+    runs = run_both(
+        make_cfg,
+        "data=mnist",
+        "model=cnn",
+        "model.channels=[4,8,8]",
+        "model.hidden_size=16",
+        "trainer.max_epochs=2",
+        *image,
+    )
+    lit_losses, raw_losses = epoch_losses(runs["lightning"][0]), epoch_losses(runs["scratch"][0])
+    for key in ("train/loss", "val/loss"):
+        torch.testing.assert_close(torch.tensor(raw_losses[key]), torch.tensor(lit_losses[key]), rtol=1e-5, atol=0)
+    lit_weights, raw_weights = last_weights(runs["lightning"][0]), last_weights(runs["scratch"][0])
+    for name in lit_weights:
+        torch.testing.assert_close(raw_weights[name], lit_weights[name], rtol=1e-5, atol=1e-6)
+
+
+def test_resumed_scratch_run_ends_with_the_weights_of_an_uninterrupted_one(make_cfg) -> None:
+    common = [
+        "engine=scratch",
+        *QUIET,
+        "data=xor_clouds",
+        "model=mlp",
+        "model.dropout=0.3",
+        "scheduler=cosine",
+        "trainer.max_epochs=4",
+    ]
+    whole = make_cfg(*common)
+    train(whole)
+    first = make_cfg(*common, "trainer.max_epochs=2", "scheduler.scheduler.T_max=4")
+    train(first)
+    resumed = make_cfg(*common, f"ckpt_path={Path(first.paths.output_dir) / 'checkpoints' / 'last.ckpt'}")
+    train(resumed)
+    assert (
+        read_result(resumed)["epochs"] == 4 and read_result(resumed)["global_step"] == read_result(whole)["global_step"]
+    )
+    for name, value in last_weights(whole).items():
+        torch.testing.assert_close(last_weights(resumed)[name], value, rtol=0, atol=0)
+    assert epoch_losses(resumed)["val/loss"] == epoch_losses(whole)["val/loss"][2:]
+
+
+def test_checkpoints_of_either_engine_load_into_the_same_network(make_cfg) -> None:
+    runs = run_both(make_cfg, "data=xor_clouds", "model=mlp", "trainer.max_epochs=2")
+    x = torch.randn(16, 2)
+    outputs = []
+    for engine in ("lightning", "scratch"):
+        net = MLP(input_shape=[2], num_outputs=1, hidden_sizes=[64, 64])
+        load_net_weights(read_result(runs[engine][0])["best_checkpoint"], net)
+        outputs.append(net.eval()(x))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_scratch_starts_from_lightning_weights_and_resumes_a_lightning_checkpoint(make_cfg) -> None:
+    lit = make_cfg("engine=lightning", *QUIET, "data=xor_clouds", "trainer.max_epochs=2")
+    _, lit_metrics = train(lit)
+    best = read_result(lit)["best_checkpoint"]
+    frozen = make_cfg(
+        "engine=scratch",
+        *QUIET,
+        "data=xor_clouds",
+        "trainer.max_epochs=1",
+        "optimizer.lr=1e-12",
+        f"init_weights={best}",
+    )
+    _, raw_metrics = train(frozen)
+    assert raw_metrics["test/loss"] == pytest.approx(lit_metrics["test/loss"], rel=1e-4)
+    last = Path(lit.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_cfg("engine=scratch", *QUIET, "data=xor_clouds", "trainer.max_epochs=3", f"ckpt_path={last}")
+    train(resumed)
+    assert read_result(resumed)["epochs"] == 3 and len(epoch_losses(resumed)["train/loss"]) == 1
+
+
+def test_scratch_stops_at_the_first_non_finite_loss(make_cfg) -> None:
+    cfg = make_cfg("engine=scratch", *QUIET, "experiment=linear_perceptron", "optimizer.lr=1000")
+    with pytest.raises(DivergedError, match=r"train/loss is (inf|nan) at step \d+ \(epoch 0\).*it is 1000"):
+        train(cfg)
+    assert read_result(cfg)["status"] == "failed"
+
+
+def test_scratch_runs_bf16_mixed_on_cpu(make_cfg) -> None:
+    _, metrics = train(make_cfg("engine=scratch", *QUIET, "trainer.precision=bf16-mixed", "trainer.max_epochs=1"))
+    assert torch.isfinite(torch.tensor(metrics["test/loss"]))
+
+
+def test_unknown_engine_lists_the_engines(make_cfg) -> None:
+    from src.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"engine='keras' is not an engine; choose one of \['lightning', 'scratch'\]"):
+        train(make_cfg("engine=keras"))
