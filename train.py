@@ -14,6 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.engines.checkpoints import load_net_weights
+from src.engines.distributed import agree_on_run_name, is_rank_zero
 from src.engines.lightning_engine import fit_with_lightning
 from src.engines.result import optimized_value
 from src.engines.scratch_engine import fit_from_scratch
@@ -34,9 +35,10 @@ ENGINES = {"lightning": fit_with_lightning, "scratch": fit_from_scratch}
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric."""
     output_dir = Path(cfg.paths.output_dir)
-    with recorded_run(output_dir) as record:
+    with recorded_run(output_dir, write=is_rank_zero()) as record:
         check_config(cfg, engines=ENGINES)
-        OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+        if is_rank_zero():
+            OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
         L.seed_everything(cfg.seed, workers=True)
 
         datamodule = builders.build_datamodule(cfg)
@@ -63,7 +65,7 @@ def _in_multirun() -> bool:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
-    if cfg.print_config:
+    if cfg.print_config and is_rank_zero():
         print_config(cfg)
     try:
         value, metrics = train(cfg)
@@ -76,9 +78,11 @@ def main(cfg: DictConfig) -> float:
             log.error("%s", err)
             raise SystemExit(1) from None
         raise
-    print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", caption=str(cfg.paths.output_dir))
+    if is_rank_zero():
+        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", caption=str(cfg.paths.output_dir))
     return value
 
 
 if __name__ == "__main__":
+    agree_on_run_name()  # torchrun: one run directory for all processes
     main()

@@ -1,8 +1,8 @@
 """Images per second of the device-resident loader vs the torchvision DataLoader, CIFAR-10 train set, same
 augmentation (random crop 4 px reflect + horizontal flip, normalization): the configured data=cifar10 pipeline.
 
-    python benchmarks/loader_throughput.py --data-dir ../data            # CPU
-    python benchmarks/loader_throughput.py --data-dir /root/data --device cuda
+    python -m benchmarks.loader_throughput --data-dir ../data            # CPU
+    python -m benchmarks.loader_throughput --data-dir /root/data --device cuda
 """
 
 import argparse

@@ -18,11 +18,13 @@ import torch
 from lightning.pytorch.loggers import Logger
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from src.callbacks.stop_on_non_finite import diverged_message
 from src.engines.checkpoints import net_state, save_atomic
+from src.engines.distributed import all_reduce_sum, barrier
 from src.lit_modules.objectives import Objective
 from src.lit_modules.schedulers import build_scheduler
 from src.utils.errors import DivergedError
@@ -67,8 +69,11 @@ def batches(loader: Iterable, limit: int | None) -> Iterable:
 class ScratchTrainer:
     """``fit`` trains with validation, checkpoints and early stopping; ``test`` evaluates a loader."""
 
-    def __init__(self, settings: LoopSettings, device: torch.device, loggers: list[Logger]) -> None:
+    def __init__(
+        self, settings: LoopSettings, device: torch.device, loggers: list[Logger], rank: int = 0, world_size: int = 1
+    ) -> None:
         self.settings, self.device, self.loggers = settings, device, loggers
+        self.rank, self.world_size = rank, world_size
         dtype = AUTOCAST_DTYPES.get(settings.precision)
         if dtype is torch.float16 and device.type != "cuda":
             dtype = torch.bfloat16  # float16 autocast needs CUDA; bfloat16 is what the CPU can do
@@ -92,6 +97,10 @@ class ScratchTrainer:
     ) -> dict[str, float]:
         s = self.settings
         model = net.to(self.device)
+        if self.world_size > 1:  # gradients are averaged across processes during backward
+            model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         loss_fn = objective.loss.to(self.device)
         train_metrics = objective.metrics.clone(prefix="train/").to(self.device)
         val_metrics = objective.metrics.clone(prefix="val/").to(self.device)
@@ -150,7 +159,8 @@ class ScratchTrainer:
                 count += len(x)
                 metrics.update(objective.to_predictions(outputs.detach().float()), y)
                 advance()
-        result = {"train/loss": (loss_sum / count).item()} | {k: v.item() for k, v in metrics.compute().items()}
+        loss_sum, total_count = all_reduce_sum(loss_sum, torch.tensor(float(count), device=self.device))
+        result = {"train/loss": (loss_sum / total_count).item()} | {k: v.item() for k, v in metrics.compute().items()}
         metrics.reset()
         return result
 
@@ -176,7 +186,10 @@ class ScratchTrainer:
             loss_sum += loss.double() * len(x)
             count += len(x)
             metrics.update(objective.to_predictions(outputs.float()), y)
-        result = {f"{stage}/loss": (loss_sum / count).item()} | {k: v.item() for k, v in metrics.compute().items()}
+        loss_sum, total_count = all_reduce_sum(loss_sum, torch.tensor(float(count), device=self.device))
+        result = {f"{stage}/loss": (loss_sum / total_count).item()} | {
+            k: v.item() for k, v in metrics.compute().items()
+        }
         metrics.reset()
         return result
 
@@ -196,12 +209,17 @@ class ScratchTrainer:
         else:
             self.bad_epochs += 1
         if s.checkpoint_dir is not None:
+            previous = self.best_path
             if improved:
-                previous, self.best_path = self.best_path, s.checkpoint_dir / f"epoch_{self.epoch:03d}.ckpt"
-                save_atomic(self._checkpoint(model, optimizer, schedule), self.best_path)
-                if previous is not None and previous != self.best_path:
-                    previous.unlink(missing_ok=True)
-            save_atomic(self._checkpoint(model, optimizer, schedule), s.checkpoint_dir / "last.ckpt")
+                self.best_path = s.checkpoint_dir / f"epoch_{self.epoch:03d}.ckpt"
+            if self.rank == 0:  # every process knows the paths; one writes the files
+                checkpoint = self._checkpoint(model, optimizer, schedule)
+                if improved:
+                    save_atomic(checkpoint, self.best_path)
+                    if previous is not None and previous != self.best_path:
+                        previous.unlink(missing_ok=True)
+                save_atomic(checkpoint, s.checkpoint_dir / "last.ckpt")
+            barrier()
         return s.patience is not None and self.bad_epochs >= s.patience
 
     def _checkpoint(self, model: nn.Module, optimizer: Optimizer, schedule: dict | None) -> dict[str, Any]:
@@ -210,7 +228,7 @@ class ScratchTrainer:
             "engine": "scratch",
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "state_dict": net_state(model),
+            "state_dict": net_state(model.module if isinstance(model, DistributedDataParallel) else model),
             "optimizer_states": [optimizer.state_dict()],
             "lr_schedulers": [schedule["scheduler"].state_dict()] if schedule else [],
             "scaler": self.scaler.state_dict(),
@@ -258,7 +276,7 @@ class ScratchTrainer:
             logger.finalize(status)
 
     def _progress(self, description: str, total: int):
-        return _ProgressBar(description, total, enabled=self.settings.progress_bar)
+        return _ProgressBar(description, total, enabled=self.settings.progress_bar and self.rank == 0)
 
     @staticmethod
     def _num_batches(loader: Any, limit: int | None) -> int:

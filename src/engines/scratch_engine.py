@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from src.engines.checkpoints import load_net_weights
+from src.engines.distributed import init_distributed
 from src.engines.result import FitResult
 from src.engines.scratch import LoopSettings, ScratchTrainer
 from src.lit_modules.objectives import make_objective
@@ -19,10 +20,8 @@ from src.utils import builders
 log = logging.getLogger(__name__)
 
 
-def pick_device(accelerator: str) -> torch.device:
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
+def uses_cuda(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def batch_limit(value: float | int | None, batches: int) -> int | None:
@@ -48,21 +47,21 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
         checkpoint_dir=None
         if fast_dev_run or not callbacks.get("model_checkpoint")
         else Path(cfg.paths.output_dir) / "checkpoints",
-        progress_bar=bool(callbacks.get("progress_bar")),
+        progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
         limit_eval_batches=1 if fast_dev_run else None,
     )
 
 
 def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module) -> FitResult:
-    device = pick_device(str(cfg.trainer.accelerator))
-    datamodule.place(device)
+    device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)))
+    datamodule.place(device, rank, world_size)
     datamodule.prepare_data()
     datamodule.setup("fit")
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     settings = settings_from_config(cfg, len(train_loader))
     loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
-    loop = ScratchTrainer(settings, device, loggers)
+    loop = ScratchTrainer(settings, device, loggers, rank, world_size)
     objective = make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss, cfg.module.label_smoothing)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(cfg.ckpt_path, net) if cfg.ckpt_path else None

@@ -1,18 +1,28 @@
-"""OmegaConf resolvers the configs use: ``${project_root:}`` and ``${run_id:}``."""
+"""OmegaConf resolvers the configs use: ``${project_root:}`` and ``${run_name:}``."""
 
+import os
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RUN_NAME_VARIABLE = "TEMPLATE_RUN_NAME"
+
+
+def new_run_name() -> str:
+    """``<date>_<time>_<random>``: sorts by time, and never collides even for runs started in the same second."""
+    return f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{uuid.uuid4().hex[:6]}"
 
 
 def register_resolvers() -> None:
     """Idempotent, so train.py, tests and notebooks can all call it."""
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
-    if not OmegaConf.has_resolver("run_id"):
-        # A random suffix makes run directories collision-proof even for runs started in the same second; cached,
-        # so every job of a multirun resolves the same sweep directory.
-        OmegaConf.register_new_resolver("run_id", lambda: uuid.uuid4().hex[:6], use_cache=True)
+    if not OmegaConf.has_resolver("run_name"):
+        # Cached: every job of a multirun resolves the same sweep directory. Processes started by torchrun get the
+        # name rank 0 drew (see src/engines/distributed.py), so they share one run directory.
+        OmegaConf.register_new_resolver(
+            "run_name", lambda: os.environ.get(RUN_NAME_VARIABLE) or new_run_name(), use_cache=True
+        )

@@ -18,8 +18,12 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 @contextmanager
-def recorded_run(output_dir: Path) -> Iterator[dict[str, Any]]:
-    """Yield the record to fill in; it is saved as ``running``, then ``completed`` or ``failed`` with the reason."""
+def recorded_run(output_dir: Path, write: bool = True) -> Iterator[dict[str, Any]]:
+    """Yield the record to fill in; it is saved as ``running``, then ``completed`` or ``failed`` with the reason.
+    With ``write=False`` (processes other than rank 0) nothing is written."""
+    if not write:
+        yield {}
+        return
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "result.json"
     record: dict[str, Any] = {"status": "running", "started_at": datetime.now(timezone.utc).isoformat()}

@@ -1,0 +1,97 @@
+"""Wall time per epoch of the Lightning engine vs the hand-written loop on the same work.
+
+Each engine trains the same recipe for 1 and for ``1 + epochs`` epochs; the difference divided by ``epochs`` is the
+time of one more epoch (training + validation), free of start-up and testing. Repeated, alternating engines;
+medians and their ratio are printed.
+
+    python -m benchmarks.engine_epoch_time --data-dir ../data                       # MNIST MLP and CNN, CPU
+    python -m benchmarks.engine_epoch_time --data-dir /root/data --extra trainer=gpu trainer.precision=16-mixed
+"""
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+from rich.console import Console
+from rich.table import Table
+
+from src.utils.resolvers import PROJECT_ROOT, register_resolvers
+from train import train
+
+SAME_WORK = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "logger=csv",
+    "~callbacks.early_stopping",
+]
+
+
+def timed_run(overrides: list[str], output_dir: Path) -> float:
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["print_config=false", "test=false", *SAME_WORK, *overrides], return_hydra_config=True
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+        cfg.paths.output_dir = str(output_dir)
+    start = time.perf_counter()
+    train(cfg)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def seconds_per_epoch(engine: str, overrides: list[str], epochs: int, workdir: Path, run: int) -> float:
+    base = [f"engine={engine}", *overrides]
+    short = timed_run([*base, "trainer.max_epochs=1"], workdir / f"{engine}-{run}-short")
+    long = timed_run([*base, f"trainer.max_epochs={1 + epochs}"], workdir / f"{engine}-{run}-long")
+    return (long - short) / epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--experiments", nargs="+", default=["mnist_mlp", "mnist_cnn"])
+    parser.add_argument("--epochs", type=int, default=2, help="extra epochs timed per run")
+    parser.add_argument("--batches", type=int, default=100, help="training batches per epoch (limit_train_batches)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--extra", nargs="*", default=["trainer.accelerator=cpu"], help="more overrides")
+    args = parser.parse_args()
+    register_resolvers()
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+
+    table = Table(title=f"Seconds per epoch ({args.batches} training batches + validation), median of {args.repeats}")
+    for column in ("experiment", "lightning", "scratch", "lightning / scratch"):
+        table.add_column(column, justify="left" if column == "experiment" else "right")
+    with tempfile.TemporaryDirectory() as tmp:
+        for experiment in args.experiments:
+            overrides = [
+                f"experiment={experiment}",
+                f"paths.data_dir={args.data_dir}",
+                f"trainer.limit_train_batches={args.batches}",
+                *args.extra,
+            ]
+            times: dict[str, list[float]] = {"lightning": [], "scratch": []}
+            for run in range(args.repeats):
+                for engine in times:
+                    times[engine].append(seconds_per_epoch(engine, overrides, args.epochs, Path(tmp), run))
+            lit, raw = statistics.median(times["lightning"]), statistics.median(times["scratch"])
+            table.add_row(experiment, f"{lit:.3f}", f"{raw:.3f}", f"{lit / raw:.3f}")
+    Console().print(table)
+    print(f"overrides: {' '.join(args.extra)}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+if __name__ == "__main__":
+    main()

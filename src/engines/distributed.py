@@ -1,0 +1,58 @@
+"""Process-group set-up for the scratch engine under ``torchrun`` (one process per device)."""
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from src.utils.resolvers import RUN_NAME_VARIABLE, new_run_name
+
+
+def world() -> tuple[int, int, int]:
+    """(global rank, local rank, world size) from the variables torchrun sets; (0, 0, 1) without it.
+    Processes that Lightning starts for DDP on one machine have only ``LOCAL_RANK``, which is then the rank."""
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    return int(os.environ.get("RANK", local_rank)), local_rank, int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_rank_zero() -> bool:
+    return world()[0] == 0
+
+
+def init_distributed(use_cuda: bool) -> tuple[torch.device, int, int]:
+    """Join the process group torchrun prepared (NCCL on GPUs, gloo on CPUs); return device, rank, world size."""
+    rank, local_rank, world_size = world()
+    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return device, rank, world_size
+
+
+def agree_on_run_name() -> None:
+    """Under torchrun, every process must write into one run directory: rank 0 draws its name and sends it to the
+    others before Hydra creates any directory. Called by train.py before ``@hydra.main``."""
+    rank, _, world_size = world()
+    launched_by_torchrun = "TORCHELASTIC_RUN_ID" in os.environ
+    if not launched_by_torchrun or world_size == 1 or RUN_NAME_VARIABLE in os.environ:
+        return
+    if not dist.is_initialized():
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+    name = [new_run_name() if rank == 0 else None]
+    dist.broadcast_object_list(name, src=0)
+    os.environ[RUN_NAME_VARIABLE] = str(name[0])
+
+
+def all_reduce_sum(*values: torch.Tensor) -> list[torch.Tensor]:
+    """Sum tensors over all processes (a no-op in a single process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    stacked = torch.stack([v.double() for v in values])
+    dist.all_reduce(stacked)
+    return list(stacked.unbind())
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
