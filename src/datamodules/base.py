@@ -119,11 +119,15 @@ class TensorDataModule(LightningDataModule):
         shard = Subset(dataset, range(rank, len(dataset), world_size))
         return DataLoader(shard, self.eval_batch_size, num_workers=self.num_workers)
 
+    def evaluation_loader(self, split: int) -> DataLoader:
+        """Split 0, 1 or 2 (train, val, test) in order, without augmentation."""
+        return self.sharded_loader(self._split(split), train=False)
+
     def train_dataloader(self) -> DataLoader:
         return self.sharded_loader(self._split(0), train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self.sharded_loader(self._split(1), train=False)
+        return self.evaluation_loader(1)
 
     def test_dataloader(self) -> DataLoader:
-        return self.sharded_loader(self._split(2), train=False)
+        return self.evaluation_loader(2)

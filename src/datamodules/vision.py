@@ -148,11 +148,8 @@ class VisionDataModule(TensorDataModule):
     def train_dataloader(self) -> DeviceLoader | DataLoader:
         return self._loader(0, train=True)
 
-    def val_dataloader(self) -> DeviceLoader | DataLoader:
-        return self._loader(1, train=False)
-
-    def test_dataloader(self) -> DeviceLoader | DataLoader:
-        return self._loader(2, train=False)
+    def evaluation_loader(self, split: int) -> DeviceLoader | DataLoader:
+        return self._loader(split, train=False)
 
 
 class MNISTDataModule(VisionDataModule):

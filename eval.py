@@ -1,0 +1,117 @@
+"""Evaluate or predict with a trained checkpoint: ``python eval.py ckpt_path=<run>/checkpoints/epoch_NNN.ckpt``.
+
+The model and data come from the run's saved config, so runs made with experiments and overrides evaluate exactly
+as they were trained; the test metrics equal the ones the training run logged.
+"""
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from src.tasks import Task
+from src.utils.console import print_metrics
+from src.utils.errors import RunError
+from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure, save
+from src.utils.image_folder import load_image_folder
+from src.utils.resolvers import register_resolvers
+from src.utils.runs import load_run_config, rebuild
+
+register_resolvers()
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+def predictions_and_targets(net: torch.nn.Module, loader, to_predictions) -> tuple[torch.Tensor, torch.Tensor]:
+    outputs, targets = [], []
+    with torch.inference_mode():
+        for x, y in loader:
+            outputs.append(to_predictions(net(x.to(next(net.parameters()).device))).cpu())
+            targets.append(y.cpu())
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def write_predictions(path: Path, task: Task, outputs: torch.Tensor, names: list[str], targets=None) -> Path:
+    """One row per sample: its name or index, the prediction (class and confidence for classifiers), the target."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        if task is Task.MULTICLASS:
+            probabilities = outputs.softmax(1)
+            confidence, predicted = probabilities.max(1)
+            writer.writerow(["sample", "predicted", "confidence", *([] if targets is None else ["target"])])
+            for i, name in enumerate(names):
+                extra = [] if targets is None else [int(targets[i])]
+                writer.writerow([name, int(predicted[i]), f"{confidence[i]:.6f}", *extra])
+        else:
+            writer.writerow(
+                ["sample", *(f"output_{j}" for j in range(outputs.shape[1])), *([] if targets is None else ["target"])]
+            )
+            for i, name in enumerate(names):
+                extra = [] if targets is None else [targets[i].flatten().tolist()[0]]
+                writer.writerow([name, *(f"{v:.6f}" for v in outputs[i].tolist()), *extra])
+    return path
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    if cfg.mode not in ("test", "predict") or cfg.split not in SPLITS:
+        raise RunError(f"mode={cfg.mode!r}, split={cfg.split!r}: mode is test or predict, split one of {list(SPLITS)}")
+    run_cfg = load_run_config(cfg.ckpt_path)
+    if cfg.data_dir:
+        with open_dict(run_cfg):
+            run_cfg.data.data_dir = cfg.data_dir
+    datamodule, net = rebuild(run_cfg, cfg.ckpt_path)
+    output_dir = Path(cfg.paths.output_dir)
+    task = Task.parse(run_cfg.data.task)
+    module = instantiate(run_cfg.module, net=net, optimizer=instantiate(run_cfg.optimizer))
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
+    datamodule.trainer = trainer  # the loaders place data on the trainer's device
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    if cfg.images:
+        paths, images = load_image_folder(Path(cfg.images), run_cfg.data)
+        outputs = module.to_predictions(net(images))
+        write_predictions(output_dir / "predictions.csv", task, outputs.detach(), [p.name for p in paths])
+        log.info("Wrote %d predictions to %s", len(paths), output_dir / "predictions.csv")
+        return {}
+    loader = datamodule.evaluation_loader(SPLITS.index(cfg.split))
+    if cfg.mode == "predict":
+        outputs, targets = predictions_and_targets(net.to(trainer.strategy.root_device), loader, module.to_predictions)
+        write_predictions(output_dir / "predictions.csv", task, outputs, [str(i) for i in range(len(outputs))], targets)
+        log.info("Wrote %d predictions to %s", len(outputs), output_dir / "predictions.csv")
+        return {}
+    metrics = {k.replace("test/", f"{cfg.split}/"): v for k, v in trainer.test(module, dataloaders=loader)[0].items()}
+    if module.confusion_matrix is not None:
+        save(confusion_matrix_figure(module.confusion_matrix), output_dir / "confusion_matrix.png")
+    if task is Task.REGRESSION:
+        outputs, targets = predictions_and_targets(net, loader, module.to_predictions)
+        save(predicted_vs_true_figure(outputs, targets), output_dir / "predicted_vs_true.png")
+    (output_dir / "metrics.json").write_text(json.dumps({"ckpt_path": str(cfg.ckpt_path), **metrics}, indent=2))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    try:
+        metrics = evaluate(cfg)
+    except RunError as err:
+        log.error("%s", err)
+        raise SystemExit(1) from None
+    if metrics:
+        print_metrics(metrics, title=f"{cfg.split} metrics of {cfg.ckpt_path}", caption=str(cfg.paths.output_dir))
+
+
+if __name__ == "__main__":
+    main()

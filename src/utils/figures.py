@@ -1,0 +1,50 @@
+"""Result plots: confusion matrix for classification, predicted against true values for regression."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works without a display
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+
+
+def confusion_matrix_figure(matrix: torch.Tensor) -> Figure:
+    counts = matrix.cpu().numpy()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(counts), 1 + 0.5 * len(counts)))
+    image = ax.imshow(counts, cmap="Blues")
+    for (row, col), value in zip(
+        ((r, c) for r in range(len(counts)) for c in range(len(counts))), counts.flat, strict=True
+    ):
+        color = "white" if value > counts.max() / 2 else "black"
+        ax.text(col, row, f"{int(value)}", ha="center", va="center", color=color, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_xticks(range(len(counts)))
+    ax.set_yticks(range(len(counts)))
+    accuracy = counts.trace() / max(counts.sum(), 1)
+    ax.set_title(f"Confusion matrix (accuracy {accuracy:.4f})")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def predicted_vs_true_figure(predicted: torch.Tensor, true: torch.Tensor) -> Figure:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    p, t = predicted.flatten().cpu().numpy(), true.flatten().cpu().numpy()
+    ax.scatter(t, p, s=6, alpha=0.6)
+    low, high = min(p.min(), t.min()), max(p.max(), t.max())
+    ax.plot([low, high], [low, high], "k--", linewidth=1, label="predicted = true")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title("Predicted vs true (test split)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

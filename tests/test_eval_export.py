@@ -1,0 +1,109 @@
+"""eval.py and export.py on real checkpoints: metrics equal training's, plots and predictions written, ONNX proven."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+from torchvision.io import write_png
+
+from eval import evaluate
+from export import export
+from tests.conftest import CONFIG_DIR, read_result
+from tests.fake_data import write_mnist
+from train import train
+
+QUIET = ["logger=none", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
+SMALL_MODELS = {
+    "perceptron": [],
+    "two_layer": [],
+    "mlp": ["model.hidden_sizes=[16]"],
+    "cnn": ["model.channels=[4,8,8]", "model.hidden_size=16"],
+    "resnet": ["model.blocks_per_stage=[1,1]", "model.base_width=8"],
+}
+
+
+def fake_mnist_run(make_cfg, tmp_path: Path, model: str = "cnn") -> tuple[Path, dict]:
+    write_mnist(tmp_path / "data", n_train=80, n_test=30)
+    cfg = make_cfg(
+        f"model={model}",
+        *SMALL_MODELS[model],
+        "data=mnist",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "data.verify_checksums=false",
+        "data.val_size=16",
+        "data.batch_size=16",
+        "trainer.max_epochs=1",
+        *QUIET,
+    )
+    train(cfg)
+    result = read_result(cfg)
+    return Path(result["best_checkpoint"]), result
+
+
+def tool_config(name: str, output_dir: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+def test_eval_reproduces_the_training_test_metrics_and_plots_the_confusion_matrix(make_cfg, tmp_path: Path) -> None:
+    ckpt, result = fake_mnist_run(make_cfg, tmp_path)
+    out = tmp_path / "eval"
+    metrics = evaluate(tool_config("eval", out, f"ckpt_path={ckpt}", "accelerator=cpu"))
+    for name in ("test/acc", "test/loss", "test/top5"):
+        assert metrics[name] == pytest.approx(result["metrics"][name], rel=1e-6)
+    assert (out / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert json.loads((out / "metrics.json").read_text())["test/acc"] == metrics["test/acc"]
+
+
+def test_eval_of_a_regression_run_plots_predicted_against_true(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("experiment=linear_perceptron", "trainer.max_epochs=2", *QUIET)
+    train(cfg)
+    result = read_result(cfg)
+    out = tmp_path / "eval"
+    metrics = evaluate(tool_config("eval", out, f"ckpt_path={result['best_checkpoint']}", "accelerator=cpu"))
+    assert metrics["test/mse"] == pytest.approx(result["metrics"]["test/mse"], rel=1e-6)
+    assert (out / "predicted_vs_true.png").is_file() and not (out / "confusion_matrix.png").exists()
+
+
+def test_predict_writes_one_row_per_sample_of_a_split_or_an_image_folder(make_cfg, tmp_path: Path) -> None:
+    ckpt, _ = fake_mnist_run(make_cfg, tmp_path)
+    out = tmp_path / "predict"
+    evaluate(tool_config("eval", out, f"ckpt_path={ckpt}", "mode=predict", "split=test", "accelerator=cpu"))
+    with open(out / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30 and {"predicted", "confidence", "target"} <= rows[0].keys()
+    assert all(0 <= int(r["predicted"]) < 10 and 0 < float(r["confidence"]) <= 1 for r in rows)
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in range(3):
+        write_png(torch.randint(0, 256, (1, 40, 40), dtype=torch.uint8), str(folder / f"digit_{i}.png"))
+    out = tmp_path / "predict_images"
+    evaluate(tool_config("eval", out, f"ckpt_path={ckpt}", "mode=predict", f"images={folder}", "accelerator=cpu"))
+    with open(out / "predictions.csv") as f:
+        assert [r["sample"] for r in csv.DictReader(f)] == ["digit_0.png", "digit_1.png", "digit_2.png"]
+
+
+@pytest.mark.parametrize("model", list(SMALL_MODELS))
+def test_onnx_export_matches_pytorch_for_every_model(make_cfg, tmp_path: Path, model: str) -> None:
+    ckpt, _ = fake_mnist_run(make_cfg, tmp_path, model)
+    report = export(tool_config("export", tmp_path / "export", f"ckpt_path={ckpt}", "samples=20"))
+    assert report["max_abs_difference"] <= 1e-4 and report["samples"] == 20
+    assert (ckpt.parent.parent / "model.onnx").stat().st_size > 0
+
+
+def test_eval_without_a_run_config_says_what_is_missing(tmp_path: Path) -> None:
+    stray = tmp_path / "stray.ckpt"
+    stray.write_bytes(b"not a checkpoint")
+    from src.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config.yaml not found: the checkpoint must sit in a run's checkpoints/"):
+        evaluate(tool_config("eval", tmp_path / "eval", f"ckpt_path={stray}"))
