@@ -119,7 +119,7 @@ def test_joblib_launcher_runs_jobs_in_parallel(tmp_path: Path) -> None:
         "hydra.launcher.n_jobs=2",
         "data=xor",
         "model=two_layer",
-        "trainer.max_epochs=40",
+        "trainer.max_epochs=3",
         "seed=1,2",
     )
     assert done.returncode == 0, done.stderr[-3000:]

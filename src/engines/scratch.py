@@ -119,7 +119,7 @@ class ScratchTrainer:
             lr = {f"lr-{type(optimizer).__name__}": optimizer.param_groups[0]["lr"]}
             metrics = self._train_epoch(model, loss_fn, train_metrics, optimizer, schedule, train_loader, objective)
             metrics |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
-            self._log({**lr, **metrics, "epoch": epoch})
+            self.log_metrics({**lr, **metrics, "epoch": epoch})
             if schedule is not None and schedule["interval"] == "epoch":
                 scheduler = schedule["scheduler"]
                 if isinstance(scheduler, ReduceLROnPlateau):
@@ -173,7 +173,8 @@ class ScratchTrainer:
         self.global_step += 1
 
     @torch.inference_mode()
-    def evaluate(self, model, loss_fn, metrics, loader, objective, stage: str) -> dict[str, float]:
+    def evaluate(self, model, loss_fn, metrics, loader, objective, stage: str, confusion=None) -> dict[str, float]:
+        """Loss and metrics over the loader; ``confusion`` (a torchmetrics confusion matrix) is filled too."""
         model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
@@ -185,7 +186,10 @@ class ScratchTrainer:
                 loss = loss_fn(outputs, y)
             loss_sum += loss.double() * len(x)
             count += len(x)
-            metrics.update(objective.to_predictions(outputs.float()), y)
+            predictions = objective.to_predictions(outputs.float())
+            metrics.update(predictions, y)
+            if confusion is not None:
+                confusion.update(predictions, y.long())
         loss_sum, total_count = all_reduce_sum(loss_sum, torch.tensor(float(count), device=self.device))
         result = {f"{stage}/loss": (loss_sum / total_count).item()} | {
             k: v.item() for k, v in metrics.compute().items()
@@ -266,7 +270,7 @@ class ScratchTrainer:
             random.setstate(rng["python"])
 
     # ----------------------------------------------------------------- logging and progress
-    def _log(self, metrics: dict[str, float]) -> None:
+    def log_metrics(self, metrics: dict[str, float]) -> None:
         for logger in self.loggers:
             logger.log_metrics(metrics, step=self.global_step)
 

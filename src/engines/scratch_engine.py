@@ -16,6 +16,7 @@ from src.engines.result import FitResult
 from src.engines.scratch import LoopSettings, ScratchTrainer
 from src.lit_modules.objectives import make_objective
 from src.utils import builders
+from src.utils.figures import publish_confusion_matrix
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,12 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
                 load_net_weights(loop.best_path, net)
             log.info("Testing %s", loop.best_path or "the final weights (no checkpoint was saved)")
             test_metrics = objective.metrics.clone(prefix="test/").to(device)
-            metrics |= loop.evaluate(
-                net, objective.loss.to(device), test_metrics, datamodule.test_dataloader(), objective, "test"
-            )
-            loop._log({k: v for k, v in metrics.items() if k.startswith("test/")})
+            confusion = objective.confusion.to(device) if objective.confusion is not None else None
+            loss_fn, test_loader = objective.loss.to(device), datamodule.test_dataloader()
+            metrics |= loop.evaluate(net, loss_fn, test_metrics, test_loader, objective, "test", confusion)
+            loop.log_metrics({k: v for k, v in metrics.items() if k.startswith("test/")})
+            if confusion is not None and rank == 0 and not cfg.trainer.get("fast_dev_run"):
+                publish_confusion_matrix(confusion.compute().cpu(), cfg.paths.output_dir, loggers, loop.global_step)
         status = "success"
     finally:
         loop.finish(status)

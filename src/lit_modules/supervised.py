@@ -10,6 +10,7 @@ from torch.optim import Optimizer
 
 from src.lit_modules.objectives import make_objective
 from src.lit_modules.schedulers import build_scheduler
+from src.utils.figures import publish_confusion_matrix
 
 OptimizerFactory = Callable[..., Optimizer]
 
@@ -85,6 +86,10 @@ class SupervisedModule(LightningModule):
         if self.test_confusion is not None:
             self.confusion_matrix = self.test_confusion.compute().cpu()
             self.test_confusion.reset()
+            if self.trainer.is_global_zero and not self.trainer.fast_dev_run:
+                publish_confusion_matrix(
+                    self.confusion_matrix, self.trainer.default_root_dir, self.loggers, self.global_step
+                )
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         return self.to_predictions(self(batch[0]))

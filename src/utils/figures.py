@@ -48,3 +48,12 @@ def save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def publish_confusion_matrix(matrix: torch.Tensor, output_dir: Path, loggers: list, step: int) -> Path:
+    """``confusion_matrix.png`` in the run directory, and the same figure in TensorBoard when it is logged to."""
+    fig = confusion_matrix_figure(matrix)
+    for logger in loggers:
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "add_figure"):
+            logger.experiment.add_figure("test/confusion_matrix", fig, global_step=step, close=False)
+    return save(fig, Path(output_dir) / "confusion_matrix.png")
