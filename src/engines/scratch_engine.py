@@ -79,8 +79,10 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
             loss_fn, test_loader = objective.loss.to(device), datamodule.test_dataloader()
             metrics |= loop.evaluate(net, loss_fn, test_metrics, test_loader, objective, "test", confusion)
             loop.log_metrics({k: v for k, v in metrics.items() if k.startswith("test/")})
-            if confusion is not None and rank == 0 and not cfg.trainer.get("fast_dev_run"):
-                publish_confusion_matrix(confusion.compute().cpu(), cfg.paths.output_dir, loggers, loop.global_step)
+            if confusion is not None:
+                matrix = confusion.compute().cpu()  # synchronized: every process takes part
+                if rank == 0 and not cfg.trainer.get("fast_dev_run"):
+                    publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
         status = "success"
     finally:
         loop.finish(status)

@@ -7,6 +7,7 @@ import torch
 from lightning import LightningModule
 from torch import nn
 from torch.optim import Optimizer
+from torchmetrics import MeanMetric
 
 from src.lit_modules.objectives import make_objective
 from src.lit_modules.schedulers import build_scheduler
@@ -43,6 +44,8 @@ class SupervisedModule(LightningModule):
         self.train_metrics = objective.metrics.clone(prefix="train/")
         self.val_metrics = objective.metrics.clone(prefix="val/")
         self.test_metrics = objective.metrics.clone(prefix="test/")
+        # Epoch means of the loss, weighted by batch size, synchronized across processes like the other metrics.
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.test_confusion = objective.confusion
         self.confusion_matrix: torch.Tensor | None = None
 
@@ -55,34 +58,37 @@ class SupervisedModule(LightningModule):
         loss = self.loss_fn(outputs, y)
         predictions = self.to_predictions(outputs.detach())
         metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True)
+        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(x))
         if stage == "test" and self.test_confusion is not None:
             self.test_confusion.update(predictions, y.long())
         return loss
 
-    def _log_epoch_metrics(self, metrics: Any, prog_bar: bool) -> None:
-        # Logging the metric objects every step costs Lightning ~4 ms per step (state copies inside
-        # MetricCollection); computing them here once per epoch gives the same values.
-        self.log_dict(metrics.compute(), prog_bar=prog_bar)
+    def _log_epoch_metrics(self, stage: str, metrics: Any) -> None:
+        # Computed here, once per epoch and in the same order on every process: logging the metric objects on every
+        # step cost Lightning ~4 ms per step, and a lazily synchronized value read by the progress bar on rank 0
+        # alone would deadlock DDP.
+        loss = getattr(self, f"{stage}_loss")
+        self.log_dict({f"{stage}/loss": loss.compute(), **metrics.compute()}, prog_bar=stage == "val")
+        loss.reset()
         metrics.reset()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train", self.train_metrics)
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.train_metrics, prog_bar=False)
+        self._log_epoch_metrics("train", self.train_metrics)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "val", self.val_metrics)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.val_metrics, prog_bar=True)
+        self._log_epoch_metrics("val", self.val_metrics)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test", self.test_metrics)
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.test_metrics, prog_bar=False)
+        self._log_epoch_metrics("test", self.test_metrics)
         if self.test_confusion is not None:
             self.confusion_matrix = self.test_confusion.compute().cpu()
             self.test_confusion.reset()
