@@ -191,3 +191,30 @@ def test_16_mixed_on_cpu_says_it_runs_bf16_instead(make_cfg, caplog) -> None:
 def test_bf16_mixed_runs_on_cpu(make_cfg) -> None:
     _, metrics = train(make_cfg("trainer.precision=bf16-mixed", *FAST))
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))
+
+
+def test_channels_last_stores_conv_weights_nhwc_and_feeds_nhwc_inputs(make_cfg) -> None:
+    from src.utils.builders import build_model
+
+    net = build_model(make_cfg("model=cnn", "data=mnist", "model.channels_last=true"))
+    conv = net.features[0][0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    seen = []
+    conv.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    net(torch.randn(2, 1, 28, 28))
+    assert seen == [True]
+
+
+def test_channels_last_on_vector_data_is_refused(make_cfg) -> None:
+    with pytest.raises(ConfigError, match=r"model.channels_last=true needs image input, not input_shape \[2\]"):
+        train(make_cfg("data=xor", "+model.channels_last=true"))
+
+
+def test_compile_compiles_in_place_and_keeps_checkpoint_keys(make_cfg) -> None:
+    from src.utils.builders import build_model
+
+    net = build_model(make_cfg("model=mlp", "data=xor", "model.compile=true"))
+    assert net._compiled_call_impl is not None
+    assert not any("_orig_mod" in key for key in net.state_dict())

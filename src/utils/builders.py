@@ -2,13 +2,14 @@
 
 import logging
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning import Callback, LightningDataModule
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.models.shapes import ShapeError
@@ -26,15 +27,40 @@ def _choice(group: str, cfg: DictConfig) -> str:
     return str(cfg[group].get("_target_", "?")).rsplit(".", 1)[-1]
 
 
+RUNTIME_OPTIONS = ("compile", "channels_last")  # how to run the network, not arguments of its class
+
+
+def instantiate_network(model_cfg: DictConfig) -> nn.Module:
+    """The plain network of a model config (its runtime options left out), as eval and export rebuild it."""
+    resolved = OmegaConf.to_container(model_cfg, resolve=True)
+    return instantiate({k: v for k, v in resolved.items() if k not in RUNTIME_OPTIONS})
+
+
+def to_channels_last(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
+
+
 def build_model(cfg: DictConfig) -> nn.Module:
-    """Build ``cfg.model``; a model that cannot take the data's shape names the pair and what would fit."""
+    """Build ``cfg.model``; a model that cannot take the data's shape names the pair and what would fit.
+    ``model.channels_last`` stores weights and inputs NHWC (faster convolutions on tensor cores);
+    ``model.compile`` compiles the forward pass in place (``nn.Module.compile``), so checkpoints keep their keys."""
     try:
-        return instantiate(cfg.model)
+        net = instantiate_network(cfg.model)
     except InstantiationException as err:
         if isinstance(err.__cause__, ShapeError):
             pair = f"model={_choice('model', cfg)} does not fit data={_choice('data', cfg)}"
             raise ConfigError(f"{pair}: {err.__cause__}") from None
         raise
+    if cfg.model.get("channels_last"):
+        if len(cfg.data.input_shape) != 3:
+            raise ConfigError(
+                f"model.channels_last=true needs image input, not input_shape {list(cfg.data.input_shape)}"
+            )
+        net = net.to(memory_format=torch.channels_last)
+        net.register_forward_pre_hook(to_channels_last)
+    if cfg.model.get("compile"):
+        net.compile()
+    return net
 
 
 def build_datamodule(cfg: DictConfig) -> LightningDataModule:

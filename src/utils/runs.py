@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.engines.checkpoints import load_net_weights
+from src.utils.builders import instantiate_network
 from src.utils.errors import ConfigError
 from src.utils.resolvers import register_resolvers
 
@@ -29,6 +30,6 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
 
 def rebuild(run_cfg: DictConfig, ckpt_path: str | Path) -> tuple[LightningDataModule, nn.Module]:
     """The run's data module and network, with the checkpoint's weights loaded."""
-    net = instantiate(run_cfg.model)
+    net = instantiate_network(run_cfg.model)
     load_net_weights(ckpt_path, net)
     return instantiate(run_cfg.data), net.eval()
