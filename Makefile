@@ -1,4 +1,4 @@
-# `make train` runs the default experiment, `make test` runs lint + the whole test suite.
+# `make train` runs the default experiment, `make test` runs lint + the whole test suite (one worker per core).
 # Both create .venv on first use and reuse it afterwards (reinstalling when pyproject.toml changes).
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -17,24 +17,16 @@ from omegaconf import DictConfig, open_dict
 
 from src.tasks import Task
 from src.utils.console import print_metrics
-from src.utils.errors import RunError
+from src.utils.errors import RunError, exit_on_run_error
 from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure, save
 from src.utils.image_folder import load_image_folder
+from src.utils.predict import predictions_and_targets
 from src.utils.resolvers import register_resolvers
 from src.utils.runs import load_run_config, rebuild
 
 register_resolvers()
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
-
-
-def predictions_and_targets(net: torch.nn.Module, loader, to_predictions) -> tuple[torch.Tensor, torch.Tensor]:
-    outputs, targets = [], []
-    with torch.inference_mode():
-        for x, y in loader:
-            outputs.append(to_predictions(net(x.to(next(net.parameters()).device))).cpu())
-            targets.append(y.cpu())
-    return torch.cat(outputs), torch.cat(targets)
 
 
 def write_predictions(path: Path, task: Task, outputs: torch.Tensor, names: list[str], targets=None) -> Path:
@@ -104,11 +96,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_run_error(log):
         metrics = evaluate(cfg)
-    except RunError as err:
-        log.error("%s", err)
-        raise SystemExit(1) from None
     if metrics:
         print_metrics(metrics, title=f"{cfg.split} metrics of {cfg.ckpt_path}", caption=str(cfg.paths.output_dir))
 

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from src.utils.console import print_metrics
-from src.utils.errors import RunError
+from src.utils.errors import RunError, exit_on_run_error
 from src.utils.resolvers import register_resolvers
 from src.utils.runs import load_run_config, rebuild
 
@@ -77,11 +77,8 @@ def export(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_run_error(log):
         report = export(cfg)
-    except RunError as err:
-        log.error("%s", err)
-        raise SystemExit(1) from None
     print_metrics(report, title=f"ONNX export of {cfg.ckpt_path}")
 
 

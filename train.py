@@ -18,10 +18,13 @@ from src.engines.distributed import agree_on_run_name, is_rank_zero
 from src.engines.lightning_engine import fit_with_lightning
 from src.engines.result import optimized_value
 from src.engines.scratch_engine import fit_from_scratch
+from src.tasks import Task
 from src.utils import builders
 from src.utils.checks import check_config
 from src.utils.console import print_config, print_metrics
 from src.utils.errors import RunError
+from src.utils.figures import predicted_vs_true_figure, save
+from src.utils.predict import predictions_and_targets
 from src.utils.resolvers import register_resolvers
 from src.utils.run_record import recorded_run
 
@@ -46,6 +49,15 @@ def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
         result = ENGINES[cfg.engine](cfg, datamodule, net)
+        if (
+            cfg.test
+            and cfg.data.task == Task.REGRESSION.value
+            and is_rank_zero()
+            and not cfg.trainer.get("fast_dev_run")
+        ):
+            # The best weights are loaded after testing: plot what they predict for the test split.
+            predicted, true = predictions_and_targets(net, datamodule.test_dataloader(), lambda out: out)
+            save(predicted_vs_true_figure(predicted, true), output_dir / "predicted_vs_true.png")
 
         value = optimized_value(cfg.optimized_metric, cfg.monitor, result)
         record.update(

@@ -40,6 +40,7 @@ def test_perceptron_recovers_w_2_and_b_3(make_cfg) -> None:
     assert state["net.linear.weight"].item() == pytest.approx(2.0, abs=0.05)
     assert state["net.linear.bias"].item() == pytest.approx(3.0, abs=0.05)
     assert metrics["test/mse"] < 0.02  # the noise variance is 0.01
+    assert (Path(cfg.paths.output_dir) / "predicted_vs_true.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(

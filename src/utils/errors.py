@@ -1,4 +1,8 @@
-"""Errors a user can act on: train.py prints their message instead of a traceback."""
+"""Errors a user can act on: the entry points print their message instead of a traceback."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class RunError(Exception):
@@ -11,3 +15,13 @@ class ConfigError(RunError, ValueError):
 
 class DivergedError(RunError):
     """The loss became NaN or infinite; training on it would only waste time."""
+
+
+@contextmanager
+def exit_on_run_error(log: logging.Logger) -> Iterator[None]:
+    """For command-line entry points: a :class:`RunError` becomes one logged line and exit status 1."""
+    try:
+        yield
+    except RunError as err:
+        log.error("%s", err)
+        raise SystemExit(1) from None
