@@ -12,7 +12,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
+from src.datamodules.base import TensorDataModule
 from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import agree_on_run_name, is_rank_zero
 from src.engines.lightning_engine import fit_with_lightning
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 ENGINES = {"lightning": fit_with_lightning, "scratch": fit_from_scratch}
 
 
+def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: Path) -> None:
+    """What the best weights (loaded by testing) predict for the whole test split; one process holds all of it."""
+    if datamodule.placement()[2] == 1:
+        predicted, true = predictions_and_targets(net, datamodule.test_dataloader(), lambda out: out)
+        save(predicted_vs_true_figure(predicted, true), output_dir / "predicted_vs_true.png")
+
+
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric."""
     output_dir = Path(cfg.paths.output_dir)
@@ -49,15 +58,8 @@ def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
         result = ENGINES[cfg.engine](cfg, datamodule, net)
-        if (
-            cfg.test
-            and cfg.data.task == Task.REGRESSION.value
-            and is_rank_zero()
-            and not cfg.trainer.get("fast_dev_run")
-        ):
-            # The best weights are loaded after testing: plot what they predict for the test split.
-            predicted, true = predictions_and_targets(net, datamodule.test_dataloader(), lambda out: out)
-            save(predicted_vs_true_figure(predicted, true), output_dir / "predicted_vs_true.png")
+        if cfg.test and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run"):
+            _plot_regression(net, datamodule, output_dir)
 
         value = optimized_value(cfg.optimized_metric, cfg.monitor, result)
         record.update(
