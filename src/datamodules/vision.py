@@ -74,8 +74,12 @@ class VisionDataModule(TensorDataModule):
     def folder(self) -> Path:
         return self.data_dir / self.FOLDER
 
+    @property
+    def file_names(self) -> list[str]:
+        return [name for names in self.FILES.values() for name in names]
+
     def _missing_files(self) -> list[str]:
-        return [name for names in self.FILES.values() for name in names if not (self.folder / name).is_file()]
+        return [name for name in self.file_names if not (self.folder / name).is_file()]
 
     def _ensure_files(self) -> None:
         missing = self._missing_files()
@@ -107,9 +111,8 @@ class VisionDataModule(TensorDataModule):
     def load_tensors(self) -> dict[str, torch.Tensor]:
         """The whole data set as uint8 images and int64 labels, from the cache when it is current."""
         self._ensure_files()
-        names = [name for names in self.FILES.values() for name in names]
         path = cache_path(self.cache_dir, self.NAME, self.folder)
-        return load_or_decode(path, fingerprint(self.folder, names), self._decode)
+        return load_or_decode(path, fingerprint(self.folder, self.file_names), self._decode)
 
     def prepare_data(self) -> None:
         self.load_tensors()  # once per machine, before the ranks set up: download, verify, decode into the cache

@@ -159,10 +159,7 @@ class ScratchTrainer:
                 count += len(x)
                 metrics.update(objective.to_predictions(outputs.detach().float()), y)
                 advance()
-        loss_sum, total_count = all_reduce_sum(loss_sum, torch.tensor(float(count), device=self.device))
-        result = {"train/loss": (loss_sum / total_count).item()} | {k: v.item() for k, v in metrics.compute().items()}
-        metrics.reset()
-        return result
+        return self._epoch_result("train", loss_sum, count, metrics)
 
     def _optimizer_step(self, model: nn.Module, optimizer: Optimizer) -> None:
         if self.settings.gradient_clip_val:
@@ -190,12 +187,14 @@ class ScratchTrainer:
             metrics.update(predictions, y)
             if confusion is not None:
                 confusion.update(predictions, y.long())
+        return self._epoch_result(stage, loss_sum, count, metrics)
+
+    def _epoch_result(self, stage: str, loss_sum: torch.Tensor, count: int, metrics: Any) -> dict[str, float]:
+        """The epoch's mean loss (weighted by batch size) and metrics over all processes; resets the metrics."""
         loss_sum, total_count = all_reduce_sum(loss_sum, torch.tensor(float(count), device=self.device))
-        result = {f"{stage}/loss": (loss_sum / total_count).item()} | {
-            k: v.item() for k, v in metrics.compute().items()
-        }
+        metric_values = {name: value.item() for name, value in metrics.compute().items()}
         metrics.reset()
-        return result
+        return {f"{stage}/loss": (loss_sum / total_count).item(), **metric_values}
 
     # ----------------------------------------------------------------- checkpoints and early stopping
     def _improved(self, score: float) -> bool:

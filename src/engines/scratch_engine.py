@@ -4,7 +4,6 @@ import logging
 import math
 from pathlib import Path
 
-import torch
 from hydra.utils import instantiate
 from lightning import LightningDataModule
 from omegaconf import DictConfig
@@ -16,13 +15,10 @@ from src.engines.result import FitResult
 from src.engines.scratch import LoopSettings, ScratchTrainer
 from src.lit_modules.objectives import make_objective
 from src.utils import builders
+from src.utils.checks import uses_cuda
 from src.utils.figures import publish_confusion_matrix
 
 log = logging.getLogger(__name__)
-
-
-def uses_cuda(accelerator: str) -> bool:
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def batch_limit(value: float | int | None, batches: int) -> int | None:

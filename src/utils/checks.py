@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32", "16", "bf16")
 
 
-def _uses_cuda(accelerator: str) -> bool:
+def uses_cuda(accelerator: str) -> bool:
+    """Whether ``trainer.accelerator`` puts the run on a CUDA GPU."""
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
@@ -26,7 +27,7 @@ def check_precision(accelerator: str, precision: str) -> None:
         raise ConfigError(
             f"trainer.accelerator={accelerator} but no CUDA GPU is visible; use trainer=cpu or trainer.accelerator=auto"
         )
-    cuda = _uses_cuda(accelerator)
+    cuda = uses_cuda(accelerator)
     if precision.startswith("16") and not cuda and accelerator != "mps":
         if precision == "16-mixed":
             log.warning("precision=16-mixed needs a CUDA GPU (float16 autocast); on the CPU this run uses bf16-mixed")
