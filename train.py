@@ -4,6 +4,7 @@ check -> seed -> instantiate -> fit and test (Lightning, or ``engine=scratch``) 
 """
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
@@ -11,6 +12,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -19,22 +21,26 @@ from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import agree_on_run_name, is_rank_zero
 from src.engines.lightning_engine import fit_with_lightning
 from src.engines.result import optimized_value
+from src.engines.resume import Fingerprint, Resumption, check_resumable, find_resumption, fingerprint, process_identity
 from src.engines.scratch_engine import fit_from_scratch
 from src.tasks import Task
 from src.utils import builders
-from src.utils.checks import check_config
+from src.utils.checks import check_config, check_free_space, check_writable
 from src.utils.console import print_config, print_metrics
-from src.utils.errors import RunError
+from src.utils.errors import RunError, RunInterruptedError
 from src.utils.figures import predicted_vs_true_figure, save
 from src.utils.predict import predictions_and_targets
-from src.utils.resolvers import register_resolvers
+from src.utils.resolvers import PROJECT_ROOT, register_resolvers
 from src.utils.run_record import recorded_run
+from src.utils.suggest import print_override_suggestions
 
 register_resolvers()
 log = logging.getLogger(__name__)
 
 
 ENGINES = {"lightning": fit_with_lightning, "scratch": fit_from_scratch}
+# What a run that reuses an earlier, finished run copies from its record.
+REUSED_FIELDS = ("engine", "optimized_metric", "metrics", "epochs", "global_step", "best_checkpoint")
 
 
 def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: Path) -> None:
@@ -47,14 +53,34 @@ def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: P
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric."""
     output_dir = Path(cfg.paths.output_dir)
+    if is_rank_zero():
+        check_writable(output_dir)
     with recorded_run(output_dir, write=is_rank_zero()) as record:
         check_config(cfg, engines=ENGINES)
+        mine = fingerprint(cfg)
+        record.update(fingerprint=asdict(mine), **process_identity())
+        record.save()
         if is_rank_zero():
             OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-        L.seed_everything(cfg.seed, workers=True)
 
+        found = _resumption(cfg, mine)
+        if found.reuse is not None:
+            log.info(
+                "%s ran this experiment to completion: reusing its result (resume=never trains again)", found.reuse_dir
+            )
+            record.update({key: found.reuse[key] for key in REUSED_FIELDS}, reused_from=str(found.reuse_dir))
+            return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
+        if found.checkpoint is not None:
+            log.info("Resuming from %s", found.checkpoint)
+            cfg.ckpt_path = str(found.checkpoint)
+        record["resumed_from"] = cfg.ckpt_path
+
+        L.seed_everything(cfg.seed, workers=True)
         datamodule = builders.build_datamodule(cfg)
         net = builders.build_model(cfg)
+        check_free_space(output_dir, net)
+        if cfg.ckpt_path:
+            check_resumable(cfg.ckpt_path, net, instantiate(cfg.optimizer))
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
         result = ENGINES[cfg.engine](cfg, datamodule, net)
@@ -73,6 +99,14 @@ def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     return value, result.metrics
 
 
+def _resumption(cfg: DictConfig, mine: Fingerprint) -> Resumption:
+    """``resume`` unset: sweep jobs pick up where an earlier run of the same sweep stopped, single runs start fresh."""
+    mode = cfg.resume or ("auto" if _in_multirun() else "never")
+    if mode == "never" or cfg.ckpt_path:
+        return Resumption()
+    return find_resumption(cfg, Path(cfg.paths.log_dir) / cfg.task_name, mine)
+
+
 def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -83,6 +117,9 @@ def main(cfg: DictConfig) -> float:
         print_config(cfg)
     try:
         value, metrics = train(cfg)
+    except RunInterruptedError as err:
+        log.warning("%s", err)
+        raise SystemExit(0) from None  # a clean stop with its state saved (in a sweep: the whole sweep stops)
     except Exception as err:
         if _in_multirun():
             # One failed job must not end the sweep: it is recorded as failed and reported with the others.
@@ -99,4 +136,9 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     agree_on_run_name()  # torchrun: one run directory for all processes
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        if stop.code == 1:  # Hydra refused the command line, or the run failed: point out mistyped keys, if any
+            print_override_suggestions(str(PROJECT_ROOT / "configs"), "train")
+        raise

@@ -33,7 +33,7 @@ def test_bad_value_exits_1_with_one_message_and_a_failed_record(tmp_path: Path) 
     done = run_train(tmp_path, "optimizer.lr=-1", "print_config=false")
     assert done.returncode == 1
     output = done.stdout + done.stderr
-    assert "optimizer.lr must be > 0, got -1; e.g. optimizer.lr=1e-3" in output
+    assert "optimizer.lr=-1 is out of range; it must be > 0, e.g. 1e-3" in output
     assert "Traceback" not in output
     [run] = run_dirs(tmp_path)
     assert json.loads((run / "result.json").read_text())["status"] == "failed"

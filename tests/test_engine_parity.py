@@ -23,7 +23,9 @@ def epoch_losses(cfg) -> dict[str, list[float]]:
 
 
 def last_weights(cfg) -> dict[str, torch.Tensor]:
-    return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    """The network's weights in the run's last checkpoint (Lightning's also holds metric states)."""
+    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    return {key: value for key, value in state.items() if key.startswith("net.")}
 
 
 def run_both(make_cfg, *overrides: str):

@@ -82,9 +82,16 @@ def test_optimized_metric_can_be_a_test_metric(make_cfg) -> None:
     assert value == metrics["test/acc"]
 
 
-def test_unlogged_optimized_metric_lists_what_was_logged(make_cfg) -> None:
+def test_optimized_metric_the_task_never_logs_is_refused_before_training(make_cfg) -> None:
     cfg = make_cfg("data=linear", "optimized_metric=val/acc", *FAST)
-    with pytest.raises(ConfigError, match=r"optimized_metric='val/acc' was never logged; logged metrics: .*val/mae"):
+    with pytest.raises(ConfigError, match=r"optimized_metric='val/acc' is not a metric this run logs; .*'val/mae'"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_test_metric_without_testing_lists_what_was_logged(make_cfg) -> None:
+    cfg = make_cfg("data=linear", "optimized_metric=test/mse", "test=false", *FAST)
+    with pytest.raises(ConfigError, match=r"optimized_metric='test/mse' was never logged; logged metrics: .*val/mae"):
         train(cfg)
 
 
@@ -163,10 +170,10 @@ def test_label_smoothing_is_refused_for_binary_tasks(make_cfg) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("optimizer.lr=0", r"optimizer.lr must be > 0, got 0"),
-        ("optimizer.lr=-0.1", r"optimizer.lr must be > 0, got -0.1"),
-        ("trainer.max_epochs=0", r"trainer.max_epochs must be >= 1, got 0"),
-        ("data.batch_size=0", r"data.batch_size must be >= 1, got 0; e.g. data.batch_size=64"),
+        ("optimizer.lr=0", r"optimizer.lr=0 is out of range; it must be > 0, e.g. 1e-3"),
+        ("optimizer.lr=-0.1", r"optimizer.lr=-0.1 is out of range; it must be > 0"),
+        ("trainer.max_epochs=0", r"trainer.max_epochs=0 is out of range; it must be >= 1"),
+        ("data.batch_size=0", r"data.batch_size=0 is out of range; it must be >= 1, e.g. 64"),
         ("trainer.precision=8", r"trainer.precision='8' is not a precision; choose one of"),
         ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed"),
         ("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu"),

@@ -1,5 +1,6 @@
 """Lightning callbacks of this template (the stock ones come straight from ``lightning.pytorch.callbacks``)."""
 
-from src.callbacks.stop_on_non_finite import StopOnNonFiniteLoss
+from src.callbacks.save_on_interrupt import SaveOnInterrupt
+from src.callbacks.stop_on_non_finite import StopOnNonFinite
 
-__all__ = ["StopOnNonFiniteLoss"]
+__all__ = ["SaveOnInterrupt", "StopOnNonFinite"]

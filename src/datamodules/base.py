@@ -4,8 +4,9 @@ from collections.abc import Sequence
 
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from src.datamodules.resumable import ResumableDataLoader, ResumableSampler
 from src.tasks import Task
 
 Splits = tuple[TensorDataset, TensorDataset, TensorDataset]
@@ -107,17 +108,21 @@ class TensorDataModule(LightningDataModule):
         ranks. Evaluation: every sample exactly once across ranks. Data modules shard for themselves, so both
         engines see the same batches (Lightning's ``use_distributed_sampler`` is off)."""
         _, rank, world_size = self.placement()
+        # Each loader has its own generator: iterating one never draws from the global RNG, which dropout uses, so
+        # a resumed run draws the same dropout masks as an uninterrupted one.
+        generator = torch.Generator().manual_seed(self.seed)
         if train:
-            sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
-            return DataLoader(
+            sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+            return ResumableDataLoader(
                 dataset,
                 self.batch_size,
                 sampler=sampler,
                 num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0,
+                generator=generator,
             )
         shard = Subset(dataset, range(rank, len(dataset), world_size))
-        return DataLoader(shard, self.eval_batch_size, num_workers=self.num_workers)
+        return DataLoader(shard, self.eval_batch_size, num_workers=self.num_workers, generator=generator)
 
     def evaluation_loader(self, split: int) -> DataLoader:
         """Split 0, 1 or 2 (train, val, test) in order, without augmentation."""

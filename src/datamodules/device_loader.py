@@ -49,6 +49,8 @@ class DeviceLoader:
         self.eval_indices = torch.arange(rank, len(images), world_size, device=images.device)
         self.seed, self.rank = seed, rank
         self.rng = torch.Generator(device=images.device)
+        self.batches_served = 0
+        self._skip = 0
 
     def indices(self) -> torch.Tensor:
         if self.sampler is None:
@@ -60,8 +62,19 @@ class DeviceLoader:
         return -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        # Augmentation randomness is keyed by (seed, rank, epoch): a resumed run draws what an uninterrupted one would.
+        # Augmentation randomness is keyed by (seed, rank, epoch, batch): a run resumed at any batch draws what an
+        # uninterrupted one would.
         epoch = self.sampler.epoch if self.sampler is not None else 0
-        self.rng.manual_seed(hash((self.seed, self.rank, epoch)) % 2**63)
-        for chunk in self.indices().split(self.batch_size):
+        self.batches_served, self._skip = self._skip, 0
+        for chunk in self.indices().split(self.batch_size)[self.batches_served :]:
+            self.rng.manual_seed(hash((self.seed, self.rank, epoch, self.batches_served)) % 2**63)
+            self.batches_served += 1
             yield self.transform(self.images[chunk], self.rng), self.labels[chunk]
+
+    # Lightning saves and restores loaders that have these two methods, so a mid-epoch checkpoint resumes exactly.
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_served": self.batches_served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """The next iteration starts after the batches already served in this epoch."""
+        self._skip = state["batches_served"]

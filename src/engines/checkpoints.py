@@ -1,23 +1,41 @@
 """Checkpoint files both engines read: Lightning's layout (``state_dict`` with ``net.`` keys, ``epoch``, ...)."""
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
 
 from src.utils.errors import ConfigError
 
 PREFIX = "net."
+REQUIRED_KEYS = ("state_dict", "epoch", "global_step")
 
 
 def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
-    """Write beside the target and rename over it: a crash mid-write never leaves a half file under its name."""
+    """Write beside the target, flush to disk and rename over it: a crash mid-write never leaves a half file
+    under its name, only a hidden ``.*.tmp`` that nothing reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(checkpoint, tmp)
+    with open(tmp, "wb") as file:
+        torch.save(checkpoint, file)
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(tmp, path)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's own writer stages the file in the system temp dir and moves it, a copy (not a rename) when that
+    is another file system; this one writes beside the target and renames, like the scratch engine."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        save_atomic(checkpoint, Path(path))
 
 
 def net_state(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -25,15 +43,45 @@ def net_state(net: nn.Module) -> dict[str, torch.Tensor]:
     return {PREFIX + key: value for key, value in net.state_dict().items()}
 
 
-def load_net_weights(path: str | Path, net: nn.Module) -> dict[str, Any]:
-    """Load the network weights of a checkpoint from either engine into ``net``; return the whole checkpoint."""
+def rng_states() -> dict[str, Any]:
+    """Every global generator a training step may draw from (dropout, augmentation, samplers), as tensors and
+    plain values, so checkpoints still load with ``torch.load(weights_only=True)``, Lightning's default."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gaussian),
+        "python": random.getstate(),
+    }
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    kind, keys, *rest = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    random.setstate(states["python"])
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The whole checkpoint, or a :class:`ConfigError` naming the file and what is wrong with it."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        state = {k[len(PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(PREFIX)}
-    except (OSError, RuntimeError, KeyError, EOFError) as err:
+    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as err:
         raise ConfigError(
-            f"{path} is not a readable checkpoint of this template ({type(err).__name__}: {err})"
+            f"{path} is not a readable checkpoint (truncated or not a torch file: {type(err).__name__}: {err})"
         ) from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise ConfigError(f"{path} is not a checkpoint of this template: it has no {', '.join(missing)}")
+    return checkpoint
+
+
+def load_net_weights(path: str | Path, net: nn.Module) -> dict[str, Any]:
+    """Load the network weights of a checkpoint from either engine into ``net``; return the whole checkpoint."""
+    checkpoint = read_checkpoint(path)
+    state = {k[len(PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(PREFIX)}
     try:
         net.load_state_dict(state)
     except RuntimeError as err:

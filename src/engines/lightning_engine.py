@@ -5,11 +5,15 @@ import logging
 import lightning as L
 from hydra.utils import instantiate
 from lightning import LightningDataModule
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 from torch import nn
 
+from src.callbacks import SaveOnInterrupt
+from src.engines.interrupt import interrupted_message
 from src.engines.result import FitResult
 from src.utils import builders
+from src.utils.errors import RunInterruptedError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +25,15 @@ def fit_with_lightning(cfg: DictConfig, datamodule: LightningDataModule, net: nn
     callbacks = builders.build_callbacks(cfg, has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    except SIGTERMException:
+        saver = next((c for c in callbacks if isinstance(c, SaveOnInterrupt)), None)
+        saved = str(saver.path) if saver else "nothing (callbacks.save_on_interrupt is off)"
+        signal_name = saver.signal_name if saver else "SIGTERM"
+        raise RunInterruptedError(
+            interrupted_message(signal_name, trainer.current_epoch, trainer.global_step, saved)
+        ) from None
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint else ""

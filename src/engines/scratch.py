@@ -7,13 +7,11 @@ order of operations, so both give the same losses and weights (tests/test_engine
 
 import logging
 import math
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import numpy as np
 import torch
 from lightning.pytorch.loggers import Logger
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,12 +20,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from src.callbacks.stop_on_non_finite import diverged_message
-from src.engines.checkpoints import net_state, save_atomic
+from src.callbacks.stop_on_non_finite import diverged_message, find_non_finite
+from src.engines.checkpoints import net_state, restore_rng_states, rng_states, save_atomic
 from src.engines.distributed import all_reduce_sum, barrier
+from src.engines.interrupt import StopRequest, interrupted_message
 from src.lit_modules.objectives import Objective
 from src.lit_modules.schedulers import build_scheduler
-from src.utils.errors import DivergedError
+from src.utils.errors import DivergedError, RunInterruptedError
 
 log = logging.getLogger(__name__)
 
@@ -103,65 +102,104 @@ class ScratchTrainer:
             )
         loss_fn = objective.loss.to(self.device)
         train_metrics = objective.metrics.clone(prefix="train/").to(self.device)
+        train_metrics.persistent(True)  # saved with a mid-epoch checkpoint
         val_metrics = objective.metrics.clone(prefix="val/").to(self.device)
         optimizer = make_optimizer(model.parameters())
         steps_per_epoch = math.ceil(self._num_batches(train_loader, s.limit_train_batches) / s.accumulate_grad_batches)
         schedule = (
             build_scheduler(scheduler_config, optimizer, steps_per_epoch * s.max_epochs) if scheduler_config else None
         )
-        if resume_from is not None:
-            self._restore(resume_from, optimizer, schedule)
+        partial_epoch = self._restore(resume_from, optimizer, schedule) if resume_from is not None else None
 
         metrics: dict[str, float] = {}
-        for epoch in range(self.epoch, s.max_epochs):
-            self.epoch = epoch
-            set_epoch(train_loader, epoch)
-            lr = {f"lr-{type(optimizer).__name__}": optimizer.param_groups[0]["lr"]}
-            metrics = self._train_epoch(model, loss_fn, train_metrics, optimizer, schedule, train_loader, objective)
-            metrics |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
-            self.log_metrics({**lr, **metrics, "epoch": epoch})
-            if schedule is not None and schedule["interval"] == "epoch":
-                scheduler = schedule["scheduler"]
-                if isinstance(scheduler, ReduceLROnPlateau):
-                    scheduler.step(metrics[schedule["monitor"]])
-                else:
-                    scheduler.step()
-            if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor]):
-                log.info("Early stopping: %s did not improve for %d epochs", s.monitor, s.patience)
-                break
+        with StopRequest() as stop:
+            for epoch in range(self.epoch, s.max_epochs):
+                self.epoch = epoch
+                set_epoch(train_loader, epoch)
+                lr = {f"lr-{type(optimizer).__name__}": optimizer.param_groups[0]["lr"]}
+                metrics = self._train_epoch(
+                    model, loss_fn, train_metrics, optimizer, schedule, train_loader, objective, stop, partial_epoch
+                )
+                partial_epoch = None
+                metrics |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
+                self.log_metrics({**lr, **metrics, "epoch": epoch})
+                if schedule is not None and schedule["interval"] == "epoch":
+                    scheduler = schedule["scheduler"]
+                    if isinstance(scheduler, ReduceLROnPlateau):
+                        scheduler.step(metrics[schedule["monitor"]])
+                    else:
+                        scheduler.step()
+                if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor]):
+                    log.info("Early stopping: %s did not improve for %d epochs", s.monitor, s.patience)
+                    break
+                if self._stop_requested(stop):
+                    self._interrupt(stop, None)  # the end-of-epoch checkpoint is already saved
         self.epoch += 1
         return metrics
 
-    def _train_epoch(self, model, loss_fn, metrics, optimizer, schedule, loader, objective) -> dict[str, float]:
+    def _train_epoch(
+        self, model, loss_fn, metrics, optimizer, schedule, loader, objective, stop: StopRequest, partial=None
+    ) -> dict[str, float]:
+        """One epoch; ``partial`` (from a mid-epoch checkpoint) continues an interrupted one where it stopped."""
         s = self.settings
         model.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        count = 0
+        count, start = 0, 0
+        if partial is not None:
+            loader.load_state_dict(partial["loader"])
+            metrics.load_state_dict(partial["metrics"])
+            loss_sum += partial["loss_sum"]
+            count, start = partial["count"], partial["loader"]["batches_served"]
         total = self._num_batches(loader, s.limit_train_batches)
+        limit = None if s.limit_train_batches is None else s.limit_train_batches - start
         with self._progress(f"epoch {self.epoch}", total) as advance:
-            for index, (x, y) in enumerate(batches(loader, s.limit_train_batches)):
+            for index, (x, y) in enumerate(batches(loader, limit), start=start):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 if index % s.accumulate_grad_batches == 0:
                     optimizer.zero_grad()  # 3. (first of the batches whose gradients add up)
                 with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
                     outputs = model(x)  # 1. forward
                     loss = loss_fn(outputs, y)  # 2. loss
-                if not torch.isfinite(loss):
-                    lr = optimizer.param_groups[0]["lr"]
-                    message = diverged_message(loss.item(), self.global_step, self.epoch, lr, s.precision)
-                    raise DivergedError(message)
                 self.scaler.scale(loss / s.accumulate_grad_batches).backward()  # 4. backward
                 if (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total:
-                    self._optimizer_step(model, optimizer)  # 5. step
+                    self._optimizer_step(model, optimizer, loss)  # 5. step
                     if schedule is not None and schedule["interval"] == "step":
                         schedule["scheduler"].step()
                 loss_sum += loss.detach().double() * len(x)
                 count += len(x)
                 metrics.update(objective.to_predictions(outputs.detach().float()), y)
                 advance()
+                stepped = (index + 1) % s.accumulate_grad_batches == 0
+                if stepped and index + 1 < total and self._stop_requested(stop):
+                    partial = {"loader": loader.state_dict(), "metrics": metrics.state_dict(), "loss_sum": loss_sum}
+                    checkpoint = self._checkpoint(model, optimizer, schedule)
+                    self._interrupt(stop, {**checkpoint, "partial_epoch": {**partial, "count": count}})
         return self._epoch_result("train", loss_sum, count, metrics)
 
-    def _optimizer_step(self, model: nn.Module, optimizer: Optimizer) -> None:
+    def _stop_requested(self, stop: StopRequest) -> bool:
+        """Whether any process got SIGTERM or Ctrl-C, agreed by all, so they stop after the same step."""
+        if self.world_size == 1:
+            return stop.signal_name is not None
+        (flag,) = all_reduce_sum(torch.tensor(float(stop.signal_name is not None), device=self.device))
+        return bool(flag > 0)
+
+    def _interrupt(self, stop: StopRequest, checkpoint: dict[str, Any] | None) -> NoReturn:
+        """Save ``checkpoint`` (a mid-epoch one; None when the end-of-epoch one is saved) as last.ckpt, then stop."""
+        directory = self.settings.checkpoint_dir
+        saved = str(directory / "last.ckpt") if directory is not None else "nothing (checkpoints are off)"
+        if directory is not None and checkpoint is not None:
+            if self.rank == 0:
+                save_atomic(checkpoint, directory / "last.ckpt")
+            barrier()
+        message = interrupted_message(stop.signal_name or "SIGTERM", self.epoch, self.global_step, saved)
+        raise RunInterruptedError(message)
+
+    def _optimizer_step(self, model: nn.Module, optimizer: Optimizer, loss: torch.Tensor) -> None:
+        precision = self.settings.precision
+        found = find_non_finite(loss, model.named_parameters(), precision)
+        if found is not None:
+            lr = optimizer.param_groups[0]["lr"]
+            raise DivergedError(diverged_message(*found, self.global_step, self.epoch, lr, precision))
         if self.settings.gradient_clip_val:
             self.scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
             nn.utils.clip_grad_norm_(model.parameters(), self.settings.gradient_clip_val)
@@ -240,33 +278,28 @@ class ScratchTrainer:
                 "path": str(self.best_path) if self.best_path else None,
                 "bad_epochs": self.bad_epochs,
             },
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": rng_states(),
         }
 
-    def _restore(self, checkpoint: dict[str, Any], optimizer: Optimizer, schedule: dict | None) -> None:
-        """Continue after the checkpoint's epoch; weights were loaded by the caller. Lightning checkpoints work
-        too (same layout), without the RNG and loss-scaler state they do not hold."""
+    def _restore(
+        self, checkpoint: dict[str, Any], optimizer: Optimizer, schedule: dict | None
+    ) -> dict[str, Any] | None:
+        """Continue after the checkpoint's epoch, or inside it for a mid-epoch checkpoint (whose partial epoch is
+        returned); weights were loaded by the caller. Lightning checkpoints work too (same layout)."""
         optimizer.load_state_dict(checkpoint["optimizer_states"][0])
         if schedule and checkpoint.get("lr_schedulers"):
             schedule["scheduler"].load_state_dict(checkpoint["lr_schedulers"][0])
         if "scaler" in checkpoint:
             self.scaler.load_state_dict(checkpoint["scaler"])
-        self.epoch, self.global_step = checkpoint["epoch"] + 1, checkpoint["global_step"]
+        partial = checkpoint.get("partial_epoch")
+        self.epoch = checkpoint["epoch"] + (partial is None)
+        self.global_step = checkpoint["global_step"]
         best = checkpoint.get("best", {})
         self.best_score, self.bad_epochs = best.get("score"), best.get("bad_epochs", 0)
         self.best_path = Path(best["path"]) if best.get("path") else None
         if "rng" in checkpoint:
-            rng = checkpoint["rng"]
-            torch.set_rng_state(rng["torch"])
-            if rng["cuda"]:
-                torch.cuda.set_rng_state_all(rng["cuda"])
-            np.random.set_state(rng["numpy"])
-            random.setstate(rng["python"])
+            restore_rng_states(checkpoint["rng"])
+        return partial
 
     # ----------------------------------------------------------------- logging and progress
     def log_metrics(self, metrics: dict[str, float]) -> None:

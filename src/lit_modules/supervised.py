@@ -9,6 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
+from src.engines.checkpoints import restore_rng_states, rng_states
 from src.lit_modules.objectives import make_objective
 from src.lit_modules.schedulers import build_scheduler
 from src.utils.figures import publish_confusion_matrix
@@ -46,6 +47,9 @@ class SupervisedModule(LightningModule):
         self.test_metrics = objective.metrics.clone(prefix="test/")
         # Epoch means of the loss, weighted by batch size, synchronized across processes like the other metrics.
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        # Saved in checkpoints: an epoch interrupted and resumed mid-way still reports its mean over every batch.
+        self.train_metrics.persistent(True)
+        self.train_loss.persistent(True)
         self.test_confusion = objective.confusion
         self.confusion_matrix: torch.Tensor | None = None
 
@@ -99,6 +103,14 @@ class SupervisedModule(LightningModule):
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         return self.to_predictions(self(batch[0]))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning keeps no RNG state in checkpoints; without it a resumed run draws other dropout masks.
+        checkpoint["rng"] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng" in checkpoint:
+            restore_rng_states(checkpoint["rng"])
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())

@@ -1,13 +1,18 @@
 """Start-up checks of the values that would otherwise fail late or obscurely, after minutes of training."""
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
+from torch import nn
 
+from src.lit_modules.objectives import make_objective
 from src.utils.errors import ConfigError
+from src.utils.schema import check_schema
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +42,55 @@ def check_precision(accelerator: str, precision: str) -> None:
         raise ConfigError(f"trainer.precision={precision}: this GPU has no bfloat16; use 16-mixed or 32-true")
 
 
+def logged_metrics(cfg: DictConfig, stages: Iterable[str]) -> list[str]:
+    """The metric names a run logs for these stages: its loss and its task's metrics."""
+    names = ["loss", *make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss).metrics.keys()]
+    return [f"{stage}/{name}" for stage in stages for name in names]
+
+
 def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     """Validate the values every run depends on; each message names the key and a value that works."""
+    check_schema(cfg)
     if cfg.engine not in engines:
         raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
-    lr = cfg.optimizer.get("lr")
-    if lr is not None and not lr > 0:
-        raise ConfigError(f"optimizer.lr must be > 0, got {lr}; e.g. optimizer.lr=1e-3")
-    max_epochs = cfg.trainer.get("max_epochs")
-    if max_epochs is not None and max_epochs < 1:
-        raise ConfigError(f"trainer.max_epochs must be >= 1, got {max_epochs}")
-    for key in ("batch_size", "eval_batch_size"):
-        value = cfg.data.get(key)
-        if value is not None and value < 1:
-            raise ConfigError(f"data.{key} must be >= 1, got {value}; e.g. data.{key}=64")
     check_precision(str(cfg.trainer.get("accelerator", "auto")), str(cfg.trainer.get("precision", "32-true")))
     for key in ("ckpt_path", "init_weights"):
         if cfg.get(key) and not Path(cfg[key]).is_file():
             raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")
+    if cfg.get("resume") not in (None, "auto", "never"):
+        raise ConfigError(f"resume={cfg.resume!r} is not a resume mode; choose auto, never or null (sweeps only)")
     if cfg.monitor_mode not in ("min", "max"):
         raise ConfigError(f"monitor_mode must be 'min' or 'max', got {cfg.monitor_mode!r}")
+    for key, stages in (("monitor", ("val", "train")), ("optimized_metric", ("val", "train", "test"))):
+        choices = logged_metrics(cfg, stages)
+        if cfg[key] not in choices:
+            raise ConfigError(f"{key}={cfg[key]!r} is not a metric this run logs; choose one of {choices}")
+
+
+def check_writable(directory: Path) -> None:
+    """An unwritable run directory fails now, not at the first checkpoint an hour into training."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write the run directory {directory}: {err.strerror or err}; "
+            "point paths.log_dir (or hydra.run.dir) at a writable directory"
+        ) from None
+
+
+def checkpoint_bytes(net: nn.Module) -> int:
+    """About what one checkpoint takes: the weights plus up to two optimizer moments per weight (Adam)."""
+    return 3 * sum(p.numel() * p.element_size() for p in net.parameters())
+
+
+def check_free_space(directory: Path, net: nn.Module) -> None:
+    """Room for the last and best checkpoints and the temporary file each write makes, or a clear error now."""
+    needed = 3 * checkpoint_bytes(net)
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise ConfigError(
+            f"only {free / 2**20:.1f} MiB free on the disk holding {directory}, and this run's checkpoints need "
+            f"about {needed / 2**20:.1f} MiB; free some space or point paths.log_dir at another disk"
+        )

@@ -25,3 +25,7 @@ def exit_on_run_error(log: logging.Logger) -> Iterator[None]:
     except RunError as err:
         log.error("%s", err)
         raise SystemExit(1) from None
+
+
+class RunInterruptedError(RunError):
+    """SIGTERM or Ctrl-C: a checkpoint was saved and the run stopped cleanly; the message says how to resume."""

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from src.utils.errors import RunInterruptedError
+
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write to a temporary file and rename it over the target, so readers never see half a file."""
@@ -17,20 +19,36 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+class RunRecord(dict):
+    """The record's fields; ``save()`` writes them now (rank 0 only), the context manager at the end."""
+
+    def __init__(self, path: Path | None, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.path = path
+
+    def save(self) -> None:
+        if self.path is not None:
+            write_json_atomic(self.path, self)
+
+
 @contextmanager
-def recorded_run(output_dir: Path, write: bool = True) -> Iterator[dict[str, Any]]:
-    """Yield the record to fill in; it is saved as ``running``, then ``completed`` or ``failed`` with the reason.
-    With ``write=False`` (processes other than rank 0) nothing is written."""
-    if not write:
-        yield {}
-        return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "result.json"
-    record: dict[str, Any] = {"status": "running", "started_at": datetime.now(timezone.utc).isoformat()}
+def recorded_run(output_dir: Path, write: bool = True) -> Iterator[RunRecord]:
+    """Yield the record to fill in; it is saved as ``running``, then ``completed``, ``interrupted`` or ``failed``
+    with the reason. With ``write=False`` (processes other than rank 0) nothing is written."""
+    if write:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    record = RunRecord(
+        output_dir / "result.json" if write else None,
+        status="running",
+        started_at=datetime.now(timezone.utc).isoformat(),
+    )
     start = time.perf_counter()
-    write_json_atomic(path, record)
+    record.save()
     try:
         yield record
+    except (RunInterruptedError, KeyboardInterrupt) as err:
+        record.update(status="interrupted", error=str(err) or "KeyboardInterrupt")
+        raise
     except BaseException as err:
         record.update(status="failed", error=f"{type(err).__name__}: {err}")
         raise
@@ -39,4 +57,4 @@ def recorded_run(output_dir: Path, write: bool = True) -> Iterator[dict[str, Any
     finally:
         record["finished_at"] = datetime.now(timezone.utc).isoformat()
         record["wall_time_s"] = round(time.perf_counter() - start, 3)
-        write_json_atomic(path, record)
+        record.save()

@@ -1,0 +1,179 @@
+"""Check every object config against the signature of what it builds, before anything is built.
+
+The schema is the code itself: a node with ``_target_`` may only hold that callable's parameters, with values of
+their annotated types; ``BOUNDS`` adds the ranges that signatures cannot say. A typo gets the closest real key.
+Written here because Hydra checks structure only against the YAML, and its structured-config schemas would
+repeat every signature by hand.
+"""
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.errors import ConfigError
+
+HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
+# Keys a builder consumes itself, not arguments of the target.
+CONSUMED_KEYS = {"model": {"compile", "channels_last"}}
+
+
+@dataclass(frozen=True)
+class Bound:
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    example: str = ""
+
+    def holds(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return " and ".join(parts) + (f", e.g. {self.example}" if self.example else "")
+
+
+BOUNDS = {
+    "seed": Bound(0),
+    "optimizer.lr": Bound(0, low_open=True, example="1e-3"),
+    "optimizer.weight_decay": Bound(0),
+    "optimizer.momentum": Bound(0, 1),
+    "model.dropout": Bound(0, 1, high_open=True),
+    "module.label_smoothing": Bound(0, 1, high_open=True),
+    "data.batch_size": Bound(1, example="64"),
+    "data.eval_batch_size": Bound(1),
+    "data.num_workers": Bound(0),
+    "trainer.max_epochs": Bound(1),
+    "trainer.accumulate_grad_batches": Bound(1),
+    "trainer.gradient_clip_val": Bound(0, low_open=True),
+    "callbacks.early_stopping.patience": Bound(0),
+}
+
+
+def _target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
+    if not isinstance(node, DictConfig):
+        return
+    if "_target_" in node:
+        yield path, node
+    for key in node:
+        yield from _target_nodes(node._get_node(key), f"{path}.{key}" if path else str(key))
+
+
+def _signature_parameters(function: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # annotations that name things not importable at run time: check names only
+        hints = {}
+    parameters = inspect.signature(function).parameters
+    named = {
+        name: hints.get(name, Any)
+        for name, p in parameters.items()
+        if name != "self" and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+    return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def _parameters(target: str) -> tuple[dict[str, Any], bool]:
+    """The callable's parameters with their annotations, and whether it takes any keyword at all. A class whose
+    ``__init__`` passes ``**kwargs`` up takes its bases' parameters too."""
+    obj: Callable[..., Any] = get_object(target)
+    if not inspect.isclass(obj):
+        return _signature_parameters(obj)
+    parameters: dict[str, Any] = {}
+    for cls in obj.__mro__:
+        if "__init__" not in vars(cls) or cls is object:
+            continue
+        own, forwards = _signature_parameters(vars(cls)["__init__"])
+        parameters = own | parameters
+        if not forwards:
+            return parameters, False
+    return parameters, True
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` (plain, resolved) fits ``annotation``; what cannot be told is accepted."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(annotation))
+    if origin is Literal:
+        return value in typing.get_args(annotation)
+    if value is None:
+        return annotation is type(None)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    container = origin or annotation
+    if container in (list, tuple, typing.Sequence) or container is getattr(typing, "Sequence", None):
+        return isinstance(value, list | tuple)
+    if container is dict:
+        return isinstance(value, dict)
+    return True  # tensors, modules, callables, classes: not expressible in YAML anyway
+
+
+def _describe(annotation: Any) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+
+
+def check_keys_and_types(cfg: DictConfig) -> None:
+    for path, node in _target_nodes(cfg):
+        target = str(node._target_)
+        try:
+            parameters, accepts_any = _parameters(target)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ConfigError(f"{path}._target_={target} cannot be imported: {err}") from None
+        allowed = set(parameters) | CONSUMED_KEYS.get(path, set())
+        values = OmegaConf.to_container(node, resolve=True)
+        for key, value in values.items():
+            if key in HYDRA_KEYS:
+                continue
+            if key not in allowed:
+                if accepts_any:
+                    continue
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {path}.{close[0]}? " if close else ""
+                raise ConfigError(
+                    f"{path}.{key} is not a parameter of {target}; {hint}(it takes: {', '.join(sorted(allowed))})"
+                )
+            annotation = parameters.get(key, Any)
+            if not _accepts(annotation, value):
+                expected = _describe(annotation)
+                raise ConfigError(f"{path}.{key}={value!r} has the wrong type; {target} expects {expected}")
+
+
+def check_bounds(cfg: DictConfig) -> None:
+    for key, bound in BOUNDS.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}={value!r} is not a number; it must be {bound}")
+        if not bound.holds(value):
+            raise ConfigError(f"{key}={value} is out of range; it must be {bound}")
+
+
+def check_schema(cfg: DictConfig) -> None:
+    """Ranges first (their messages are the most specific), then keys and types of every object config."""
+    check_bounds(cfg)
+    check_keys_and_types(cfg)

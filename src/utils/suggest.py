@@ -1,0 +1,53 @@
+"""After Hydra refuses an override of a key that does not exist, name the key that was probably meant.
+
+Hydra's message says the key is missing and how to add it, which is the wrong advice for a typo.
+"""
+
+import difflib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, DictConfig):
+        for key in node:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            yield path
+            yield from _dotted_keys(node._get_node(key), path)
+
+
+def override_suggestions(args: list[str], config_dir: str, config_name: str) -> list[str]:
+    """One line per override whose key the composed config lacks, naming the closest key it has."""
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except Exception:  # a syntax error: Hydra's own message is the right one
+        return []
+    choices = [o.input_line for o in overrides if "." not in o.key_or_group and not (o.is_add() or o.is_delete())]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+            cfg = compose(config_name, overrides=choices)
+    except Exception:  # a wrong group option: Hydra's message already lists the options
+        return []
+    keys = list(_dotted_keys(cfg))
+    lines = []
+    for override in overrides:
+        key = override.key_or_group
+        if "." not in key or override.is_add() or override.is_delete() or OmegaConf.select(cfg, key) is not None:
+            continue
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+        if close:
+            value = override.input_line.split("=", 1)[1]
+            lines.append(f"{key} is not a key of this config; did you mean {close[0]}={value}?")
+    return lines
+
+
+def print_override_suggestions(config_dir: str, config_name: str) -> None:
+    for line in override_suggestions(sys.argv[1:], config_dir, config_name):
+        print(line, file=sys.stderr)
