@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -16,6 +17,11 @@ from src.utils.resolvers import PROJECT_ROOT, register_resolvers
 CONFIG_DIR = str(PROJECT_ROOT / "configs")
 
 register_resolvers()
+
+# pytest-xdist runs one worker per core: each worker, and every process a test starts, uses one thread, or the
+# workers' thread pools oversubscribe the cores several times over.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 def compose_train_config(overrides: list[str], output_dir: Path) -> DictConfig:

@@ -69,7 +69,8 @@ def read_job(job_dir: Path) -> Job:
         mode=str(config.get("monitor_mode", "min")),
         optimizer=str(choices.get("optimizer") or ""),
         lr=float(OmegaConf.select(config, "optimizer.lr", default=math.nan)),
-        val_loss=_val_loss_curve(job_dir / "csv" / "metrics.csv"),
+        # A job that reused an earlier run's result has its curves in that run's directory.
+        val_loss=_val_loss_curve(Path(result.get("reused_from") or job_dir) / "csv" / "metrics.csv"),
     )
 
 

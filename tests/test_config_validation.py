@@ -1,0 +1,93 @@
+"""Malformed configs: each is refused at start-up, before any data is built or any file is written beside the
+record, with a message that names the bad value and what would work."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.utils.errors import ConfigError, RunError
+from src.utils.resolvers import PROJECT_ROOT
+from src.utils.suggest import override_suggestions
+from tests.conftest import compose_train_config, read_result
+from train import train
+
+NEEDS_NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+
+MALFORMED = [
+    # ranges
+    ("optimizer.lr=0", r"^optimizer.lr=0 is out of range; it must be > 0, e.g. 1e-3$"),
+    ("optimizer.lr=-0.1", r"^optimizer.lr=-0.1 is out of range; it must be > 0"),
+    ("optimizer=sgd optimizer.momentum=1.5", r"^optimizer.momentum=1.5 is out of range; it must be >= 0 and <= 1$"),
+    ("optimizer.weight_decay=-0.01", r"^optimizer.weight_decay=-0.01 is out of range; it must be >= 0$"),
+    ("trainer.max_epochs=0", r"^trainer.max_epochs=0 is out of range; it must be >= 1$"),
+    ("trainer.accumulate_grad_batches=0", r"^trainer.accumulate_grad_batches=0 is out of range; it must be >= 1$"),
+    ("trainer.gradient_clip_val=-1", r"^trainer.gradient_clip_val=-1 is out of range; it must be > 0$"),
+    ("data.batch_size=0", r"^data.batch_size=0 is out of range; it must be >= 1, e.g. 64$"),
+    ("data=mnist data.num_workers=-2", r"^data.num_workers=-2 is out of range; it must be >= 0$"),
+    ("model.dropout=1.0", r"^model.dropout=1.0 is out of range; it must be >= 0 and < 1$"),
+    ("data=mnist module.label_smoothing=1.5", r"^module.label_smoothing=1.5 is out of range; it must be >= 0 and < 1$"),
+    ("callbacks.early_stopping.patience=-1", r"^callbacks.early_stopping.patience=-1 is out of range"),
+    ("seed=-5", r"^seed=-5 is out of range; it must be >= 0$"),
+    # types
+    ("optimizer.lr=fast", r"^optimizer.lr='fast' is not a number; it must be > 0"),
+    ("trainer.max_epochs=ten", r"^trainer.max_epochs='ten' is not a number"),
+    ("optimizer=sgd optimizer.nesterov=maybe", r"^optimizer.nesterov='maybe' has the wrong type; .*SGD expects bool"),
+    ("model.batch_norm=3", r"^model.batch_norm=3 has the wrong type; src.models.MLP expects bool"),
+    # mistyped keys
+    ("+optimizer.lrr=0.1", r"^optimizer.lrr is not a parameter of torch.optim.Adam; did you mean optimizer.lr\?"),
+    ("+model.hidden_size=[8]", r"^model.hidden_size is not a parameter of .*MLP; did you mean model.hidden_sizes\?"),
+    ("+trainer.max_epoch=3", r"^trainer.max_epoch is not a parameter of .*Trainer; did you mean trainer.max_epochs\?"),
+    ("+data.batchsize=3", r"^data.batchsize is not a parameter of .*XORDataModule; did you mean data.batch_size\?"),
+    ("+callbacks.early_stopping.patiance=3", r"did you mean callbacks.early_stopping.patience\?"),
+    ("model._target_=src.models.NoSuchNet", r"^model._target_=src.models.NoSuchNet cannot be imported"),
+    # allowed values
+    ("engine=keras", r"^engine='keras' is not an engine; choose one of \['lightning', 'scratch'\]$"),
+    ("trainer.precision=8", r"^trainer.precision='8' is not a precision; choose one of"),
+    ("monitor_mode=up", r"^monitor_mode must be 'min' or 'max', got 'up'$"),
+    ("resume=maybe", r"^resume='maybe' is not a resume mode; choose auto, never or null"),
+    ("monitor=val/accuracy", r"^monitor='val/accuracy' is not a metric this run logs; choose one of \['val/loss', "),
+    # what this machine or file system cannot do
+    ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),
+    pytest.param("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu", marks=NEEDS_NO_GPU),
+    ("ckpt_path=/nonexistent/last.ckpt", r"^ckpt_path=/nonexistent/last.ckpt is not a file"),
+    ("init_weights=/nonexistent/last.ckpt", r"^init_weights=/nonexistent/last.ckpt is not a file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("overrides", "message"), MALFORMED, ids=[str(case[0]) for case in MALFORMED])
+def test_malformed_config_is_refused_at_start_with_a_specific_message(make_cfg, overrides: str, message: str) -> None:
+    cfg = make_cfg(*overrides.split(" "))
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert read_result(cfg)["status"] == "failed"
+    assert sorted(p.name for p in Path(cfg.paths.output_dir).iterdir()) == ["result.json"]
+
+
+def test_data_config_that_lies_about_its_data_is_refused(make_cfg) -> None:
+    cfg = make_cfg("data=xor", "data.num_outputs=3")
+    with pytest.raises((RunError, ValueError), match=r"num_outputs"):
+        train(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["optimizer.lrr=0.1"], ["optimizer.lrr is not a key of this config; did you mean optimizer.lr=0.1?"]),
+        (["optimizer=sgd", "optimizer.momentun=0.8"], ["did you mean optimizer.momentum=0.8?"]),
+        (["trainer.max_epoch=3", "seed=1"], ["did you mean trainer.max_epochs=3?"]),
+        (["optimiser.lr=0.1"], ["did you mean optimizer.lr=0.1?"]),
+        (["trainer.max_epochs=3"], []),  # every key exists: nothing to suggest
+    ],
+)
+def test_mistyped_command_line_key_gets_the_closest_real_key(overrides: list[str], expected: list[str]) -> None:
+    lines = override_suggestions(overrides, str(PROJECT_ROOT / "configs"), "train")
+    assert len(lines) == len(expected) and all(e in line for e, line in zip(expected, lines, strict=True))
+
+
+def test_trainer_options_pass_the_schema(tmp_path: Path) -> None:
+    """The other groups' options are all trained by other tests, which check the schema on the way."""
+    from src.utils.schema import check_schema
+
+    for path in sorted((PROJECT_ROOT / "configs" / "trainer").glob("*.yaml")):
+        check_schema(compose_train_config([f"trainer={path.stem}"], tmp_path / "run"))
