@@ -166,6 +166,17 @@ def test_resume_auto_skips_truncated_checkpoints_for_the_newest_good_one(tmp_pat
         assert f"Skipping a damaged checkpoint: {checkpoints / damaged} is not a readable checkpoint" in caplog.text
 
 
+def test_run_killed_after_its_last_epoch_resumes_to_its_best_score_and_checkpoint(tmp_path: Path) -> None:
+    first = run_config(tmp_path / "logs", "a", "trainer.max_epochs=3")
+    value, metrics = train(first)
+    mark_killed(Path(first.paths.output_dir))  # as if killed while testing
+    again = run_config(tmp_path / "logs", "b", "trainer.max_epochs=3", "resume=auto")
+    again_value, again_metrics = train(again)
+    assert again_value == value and again_metrics["test/loss"] == metrics["test/loss"]
+    best = Path(read_result(again)["best_checkpoint"])  # copied into the new run directory, which stands alone
+    assert best.parent == Path(again.paths.output_dir) / "checkpoints" and best.is_file()
+
+
 @pytest.fixture
 def adam_mlp_checkpoint(make_cfg) -> Path:
     cfg = make_cfg(*RUN, "trainer.max_epochs=1")

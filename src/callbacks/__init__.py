@@ -1,6 +1,7 @@
 """Lightning callbacks of this template (the stock ones come straight from ``lightning.pytorch.callbacks``)."""
 
+from src.callbacks.run_checkpoint import RunCheckpoint
 from src.callbacks.save_on_interrupt import SaveOnInterrupt
 from src.callbacks.stop_on_non_finite import StopOnNonFinite
 
-__all__ = ["SaveOnInterrupt", "StopOnNonFinite"]
+__all__ = ["RunCheckpoint", "SaveOnInterrupt", "StopOnNonFinite"]

@@ -1,0 +1,41 @@
+"""Checkpointing whose bookkeeping follows a run resumed into a new run directory (what ``resume=auto`` does)."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that, resumed from another directory, copies the checkpoints it tracks into its own and
+    keeps its best score and top-k: the best checkpoint and ``optimized_metric`` then come out as in a run never
+    interrupted. Lightning's own keeps only ``best_model_path`` there, so the first resumed epoch always counts as
+    the best, and a run resumed after its last epoch has no best score at all."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old_dir = state_dict.get("dirpath")
+        if self.dirpath is not None and old_dir is not None and Path(old_dir) != Path(self.dirpath):
+            state_dict = self._moved_here(state_dict, Path(old_dir))
+        super().load_state_dict(state_dict)
+
+    def _moved_here(self, state: dict[str, Any], old_dir: Path) -> dict[str, Any]:
+        def move(path: str) -> str:
+            source = Path(path) if path else None
+            if source is None or source.parent != old_dir or not source.is_file():
+                return path
+            target = Path(self.dirpath) / source.name
+            if rank_zero_only.rank == 0 and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+            return str(target)
+
+        return {
+            **state,
+            "dirpath": self.dirpath,
+            "best_model_path": move(state.get("best_model_path", "")),
+            "kth_best_model_path": move(state.get("kth_best_model_path", "")),
+            "last_model_path": move(state.get("last_model_path", "")),
+            "best_k_models": {move(path): score for path, score in state.get("best_k_models", {}).items()},
+        }
