@@ -12,18 +12,15 @@ import argparse
 import logging
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from rich.console import Console
 from rich.table import Table
 
-from src.utils.resolvers import PROJECT_ROOT, register_resolvers
+from benchmarks.runs import compose_run, now
+from src.utils.resolvers import register_resolvers
 from train import train
 
 SAME_WORK = [
@@ -37,19 +34,10 @@ SAME_WORK = [
 
 
 def timed_run(overrides: list[str], output_dir: Path) -> float:
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "train", overrides=["print_config=false", "test=false", *SAME_WORK, *overrides], return_hydra_config=True
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra
-        cfg.paths.output_dir = str(output_dir)
-    start = time.perf_counter()
+    cfg = compose_run(["test=false", *SAME_WORK, *overrides], output_dir)
+    start = now()
     train(cfg)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return now() - start
 
 
 def seconds_per_epoch(engine: str, overrides: list[str], epochs: int, workdir: Path, run: int) -> float:

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from src.engines.checkpoints import load_net_weights
 from src.models import MLP
+from src.utils import builders
 from src.utils.errors import DivergedError
 from tests.conftest import read_result
 from tests.fake_data import write_mnist
@@ -101,6 +103,39 @@ def test_engines_agree_on_a_cnn_over_small_images(make_cfg, tmp_path: Path) -> N
     lit_weights, raw_weights = last_weights(runs["lightning"][0]), last_weights(runs["scratch"][0])
     for name in lit_weights:
         torch.testing.assert_close(raw_weights[name], lit_weights[name], rtol=1e-5, atol=1e-6)
+
+
+def test_engines_agree_with_test_time_flip_and_evaluate_on_mirror_averaged_outputs(make_cfg, tmp_path: Path) -> None:
+    write_mnist(tmp_path / "data", n_train=80, n_test=20)
+    runs = run_both(
+        make_cfg,
+        "data=mnist",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "data.verify_checksums=false",
+        "data.val_size=16",
+        "data.batch_size=16",
+        "data.augment.flip=true",
+        "model=speedrun_net",
+        "model.widths=[4,8]",
+        "model.stem_width=4",
+        "module.test_time_flip=true",
+        "trainer.max_epochs=2",
+    )
+    (lit_cfg, _, lit_metrics), (raw_cfg, _, raw_metrics) = runs["lightning"], runs["scratch"]
+    lit_val, raw_val = epoch_losses(lit_cfg)["val/loss"], epoch_losses(raw_cfg)["val/loss"]
+    assert len(lit_val) == len(raw_val) == 2
+    torch.testing.assert_close(torch.tensor(raw_val), torch.tensor(lit_val), rtol=1e-5, atol=0)
+    assert raw_metrics["test/loss"] == pytest.approx(lit_metrics["test/loss"], rel=1e-5)
+    # What both logged is the loss of the mean outputs for each test image and its mirror image, not of the plain ones.
+    net = builders.instantiate_network(lit_cfg.model)
+    load_net_weights(read_result(lit_cfg)["best_checkpoint"], net)
+    net.eval()
+    x, y = next(iter(builders.build_datamodule(lit_cfg).test_dataloader()))
+    with torch.no_grad():
+        flipped_loss = F.cross_entropy((net(x) + net(x.flip(-1))) / 2, y).item()
+        plain_loss = F.cross_entropy(net(x), y).item()
+    assert len(x) == 20 and lit_metrics["test/loss"] == pytest.approx(flipped_loss, rel=1e-5)
+    assert abs(plain_loss - flipped_loss) > 1e-3
 
 
 def test_resumed_scratch_run_ends_with_the_weights_of_an_uninterrupted_one(make_cfg) -> None:

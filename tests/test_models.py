@@ -4,10 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from src.models import CNN, MLP, Perceptron, ResNet, ShapeError, TwoLayerNet
+from src.models import CNN, MLP, Perceptron, ResNet, ShapeError, SpeedrunNet, TwoLayerNet
+from src.models.speedrun_net import SpeedrunBatchNorm
 
 VECTOR_MODELS = [Perceptron, TwoLayerNet, MLP]
-IMAGE_MODELS = [CNN, ResNet]
+IMAGE_MODELS = [CNN, ResNet, SpeedrunNet]
 VECTOR_SHAPES = [(1,), (2,), (1, 28, 28), (3, 32, 32)]
 IMAGE_SHAPES = [(1, 28, 28), (3, 32, 32)]
 
@@ -84,3 +85,35 @@ def test_resnet_depth_and_width_are_configurable_and_take_one_channel() -> None:
     resnet = ResNet(input_shape=[1, 28, 28], num_outputs=10, blocks_per_stage=[1, 1, 1], base_width=16)
     assert len(resnet.stages) == 3 and resnet.head[-1].in_features == 64
     assert resnet(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_speedrun_net_groups_follow_the_widths_and_convolutions_start_as_identities() -> None:
+    assert sum(p.numel() for p in SpeedrunNet([3, 32, 32], 10).parameters() if p.requires_grad) == 1_972_000
+    net = SpeedrunNet(input_shape=[3, 32, 32], num_outputs=10, widths=[8, 16], stem_width=4)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 4), (4, 8), (8, 8), (8, 16), (16, 16)]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == 2
+    for conv in convs:  # dirac_init: the first in_channels filters pass their input channel through
+        x = torch.randn(1, conv.in_channels, 5, 5)
+        torch.testing.assert_close(conv(x)[:, : conv.in_channels], x)
+
+
+def test_speedrun_batch_norm_keeps_its_scale_and_moves_its_bias_bias_lr_scale_times_as_far() -> None:
+    x, weights = torch.randn(8, 3, 4, 4), torch.arange(1.0, 4.0).view(1, 3, 1, 1)
+    moved = {}
+    for scale in (1.0, 64.0):
+        norm = SpeedrunBatchNorm(3, momentum=0.4, learn_scale=False, bias_lr_scale=scale)
+        (norm(x) * weights).sum().backward()
+        torch.optim.SGD(norm.parameters(), lr=0.01).step()
+        assert norm.weight.grad is None and torch.equal(norm.weight, torch.ones(3))
+        moved[scale] = norm.bias.detach() * norm.bias_multiplier
+    assert moved[1.0].abs().min() > 0
+    torch.testing.assert_close(moved[64.0], 64 * moved[1.0])
+
+
+def test_speedrun_net_divides_its_logits_by_the_temperature() -> None:
+    plain = SpeedrunNet([1, 8, 8], 3, widths=[4], stem_width=4, logit_temperature=1.0).eval()
+    cooled = SpeedrunNet([1, 8, 8], 3, widths=[4], stem_width=4).eval()
+    cooled.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(cooled(x) * 9, plain(x))

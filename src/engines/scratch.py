@@ -26,6 +26,7 @@ from src.engines.distributed import all_reduce_sum, barrier
 from src.engines.interrupt import StopRequest, interrupted_message
 from src.lit_modules.objectives import Objective
 from src.lit_modules.schedulers import build_scheduler
+from src.lit_modules.test_time import evaluation_outputs
 from src.utils.errors import DivergedError, RunInterruptedError
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class LoopSettings:
     progress_bar: bool = True
     limit_train_batches: int | None = None
     limit_eval_batches: int | None = None
+    test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
 
 
 def set_epoch(loader: Iterable, epoch: int) -> None:
@@ -217,7 +219,7 @@ class ScratchTrainer:
         for x, y in batches(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                outputs = model(x)
+                outputs = evaluation_outputs(model, x, self.settings.test_time_flip)
                 loss = loss_fn(outputs, y)
             loss_sum += loss.double() * len(x)
             count += len(x)

@@ -47,6 +47,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
         limit_eval_batches=1 if fast_dev_run else None,
+        test_time_flip=cfg.module.test_time_flip,
     )
 
 

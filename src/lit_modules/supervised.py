@@ -12,6 +12,7 @@ from torchmetrics import MeanMetric
 from src.engines.checkpoints import restore_rng_states, rng_states
 from src.lit_modules.objectives import make_objective
 from src.lit_modules.schedulers import build_scheduler
+from src.lit_modules.test_time import evaluation_outputs
 from src.utils.figures import publish_confusion_matrix
 
 OptimizerFactory = Callable[..., Optimizer]
@@ -22,6 +23,7 @@ class SupervisedModule(LightningModule):
 
     ``optimizer`` is a partial taking the parameters (``optimizer=adamw``); ``scheduler`` is Lightning's
     lr-scheduler dict whose ``scheduler`` entry is a partial taking the optimizer (``scheduler=cosine``).
+    ``test_time_flip`` validates and tests on the mean outputs for each image and its mirror image.
     """
 
     def __init__(
@@ -33,12 +35,14 @@ class SupervisedModule(LightningModule):
         scheduler: dict[str, Any] | None = None,
         loss: str | None = None,
         label_smoothing: float = 0.0,
+        test_time_flip: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
+        self.test_time_flip = test_time_flip
         objective = make_objective(task, num_outputs, loss, label_smoothing)
         self.loss_fn = objective.loss
         self.to_predictions = objective.to_predictions
@@ -58,7 +62,7 @@ class SupervisedModule(LightningModule):
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: Any) -> torch.Tensor:
         x, y = batch
-        outputs = self(x)
+        outputs = self(x) if stage == "train" else evaluation_outputs(self, x, self.test_time_flip)
         loss = self.loss_fn(outputs, y)
         predictions = self.to_predictions(outputs.detach())
         metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step

@@ -48,12 +48,30 @@ def logged_metrics(cfg: DictConfig, stages: Iterable[str]) -> list[str]:
     return [f"{stage}/{name}" for stage in stages for name in names]
 
 
+def check_test_time_flip(cfg: DictConfig) -> None:
+    """Mirroring needs image data; on images never mirrored in training it is allowed, with a warning."""
+    if not cfg.module.test_time_flip:
+        return
+    if len(cfg.data.input_shape) != 3:
+        raise ConfigError(
+            "module.test_time_flip=true averages the outputs for each image and its mirror image, so it needs image "
+            f"input (channels, height, width), not input_shape {list(cfg.data.input_shape)}; "
+            "set module.test_time_flip=false"
+        )
+    if not (cfg.data.get("augment") or {}).get("flip"):
+        log.warning(
+            "module.test_time_flip=true but data.augment.flip is off: the network never sees mirror images in "
+            "training, and averaging in its outputs for them likely lowers accuracy"
+        )
+
+
 def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     """Validate the values every run depends on; each message names the key and a value that works."""
     check_schema(cfg)
     if cfg.engine not in engines:
         raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
     check_precision(str(cfg.trainer.get("accelerator", "auto")), str(cfg.trainer.get("precision", "32-true")))
+    check_test_time_flip(cfg)
     for key in ("ckpt_path", "init_weights"):
         if cfg.get(key) and not Path(cfg[key]).is_file():
             raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")
