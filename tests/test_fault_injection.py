@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.engines.checkpoints import read_checkpoint
 from src.engines.resume import newest_good_checkpoint
 from src.utils import builders
 from src.utils.errors import ConfigError, DivergedError
 from src.utils.resolvers import PROJECT_ROOT
+from src.utils.writable_output import CheckOutputDir
 from tests.conftest import compose_train_config, read_result
 from train import train
 
@@ -269,19 +270,14 @@ def test_unwritable_run_directory_is_refused_at_start(make_cfg, tmp_path: Path) 
         train(cfg)
 
 
-def test_unwritable_log_dir_on_the_command_line_is_one_line(tmp_path: Path) -> None:
+def test_unwritable_log_dir_is_one_line_before_hydra_creates_the_run_directory(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    done = subprocess.run(
-        [sys.executable, "train.py", f"paths.log_dir={blocker}/logs", "print_config=false"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    assert f"Error: cannot write the run directory {blocker}/logs/train/runs/" in done.stderr
-    assert "Traceback" not in done.stderr
+    run_dir = blocker / "logs" / "train" / "runs" / "run"
+    with pytest.raises(SystemExit) as stop:
+        CheckOutputDir().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(run_dir)}}}))
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.startswith(f"Error: cannot write the run directory {run_dir}: Not a directory")
 
 
 def test_too_little_disk_space_is_refused_at_start(make_cfg, monkeypatch) -> None:
