@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
 
 from src.utils.errors import ConfigError
@@ -26,16 +25,6 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(tmp, path)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's own writer stages the file in the system temp dir and moves it, a copy (not a rename) when that
-    is another file system; this one writes beside the target and renames, like the scratch engine."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
-        if storage_options is not None:
-            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
-        save_atomic(checkpoint, Path(path))
 
 
 def net_state(net: nn.Module) -> dict[str, torch.Tensor]:
