@@ -30,7 +30,8 @@ def summary(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-XOR_SWEEP = ["data=xor", "model=two_layer", "trainer.max_epochs=3", "optimizer=sgd,adam", "optimizer.lr=0.1,0.01"]
+XOR = ["data=xor", "model=two_layer"]
+XOR_SWEEP = [*XOR, "trainer.max_epochs=3", "optimizer=sgd,adam", "optimizer.lr=0.1,0.01"]
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +130,7 @@ def test_optuna_search_runs_its_trials_and_reports(tmp_path: Path) -> None:
         tmp_path,
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=3",
-        "data=xor",
-        "model=two_layer",
+        *XOR,
         "trainer.max_epochs=2",
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -144,8 +144,7 @@ def test_joblib_launcher_runs_each_job_in_a_worker_process(tmp_path: Path) -> No
         tmp_path,
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
-        "data=xor",
-        "model=two_layer",
+        *XOR,
         "trainer.max_epochs=3",
         "seed=1,2",
     )

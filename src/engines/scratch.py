@@ -163,7 +163,9 @@ class ScratchTrainer:
                     outputs = model(x)  # 1. forward
                     loss = loss_fn(outputs, y)  # 2. loss
                 self.scaler.scale(loss / s.accumulate_grad_batches).backward()  # 4. backward
-                if (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total:
+                last = index + 1 == total
+                stepped = (index + 1) % s.accumulate_grad_batches == 0 or last
+                if stepped:
                     self._optimizer_step(model, optimizer, loss)  # 5. step
                     if schedule is not None and schedule["interval"] == "step":
                         schedule["scheduler"].step()
@@ -171,8 +173,7 @@ class ScratchTrainer:
                 count += len(x)
                 metrics.update(objective.to_predictions(outputs.detach().float()), y)
                 advance()
-                stepped = (index + 1) % s.accumulate_grad_batches == 0
-                if stepped and index + 1 < total and self._stop_requested(stop):
+                if stepped and not last and self._stop_requested(stop):
                     partial = {"loader": loader.state_dict(), "metrics": metrics.state_dict(), "loss_sum": loss_sum}
                     checkpoint = self._checkpoint(model, optimizer, schedule)
                     self._interrupt(stop, {**checkpoint, "partial_epoch": {**partial, "count": count}})

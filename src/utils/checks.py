@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from src.engines.resume import RESUME_MODES
 from src.lit_modules.objectives import make_objective
 from src.utils.errors import ConfigError
 from src.utils.schema import check_schema
@@ -42,10 +43,9 @@ def check_precision(accelerator: str, precision: str) -> None:
         raise ConfigError(f"trainer.precision={precision}: this GPU has no bfloat16; use 16-mixed or 32-true")
 
 
-def logged_metrics(cfg: DictConfig, stages: Iterable[str]) -> list[str]:
-    """The metric names a run logs for these stages: its loss and its task's metrics."""
-    names = ["loss", *make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss).metrics.keys()]
-    return [f"{stage}/{name}" for stage in stages for name in names]
+def logged_metric_names(cfg: DictConfig) -> list[str]:
+    """What a run logs per stage (``train/``, ``val/``, ``test/``): its loss and its task's metrics."""
+    return ["loss", *make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss).metrics.keys()]
 
 
 def check_test_time_flip(cfg: DictConfig) -> None:
@@ -75,12 +75,13 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     for key in ("ckpt_path", "init_weights"):
         if cfg.get(key) and not Path(cfg[key]).is_file():
             raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")
-    if cfg.get("resume") not in (None, "auto", "never"):
+    if cfg.get("resume") not in (None, *RESUME_MODES):
         raise ConfigError(f"resume={cfg.resume!r} is not a resume mode; choose auto, never or null (sweeps only)")
     if cfg.monitor_mode not in ("min", "max"):
         raise ConfigError(f"monitor_mode must be 'min' or 'max', got {cfg.monitor_mode!r}")
+    names = logged_metric_names(cfg)
     for key, stages in (("monitor", ("val", "train")), ("optimized_metric", ("val", "train", "test"))):
-        choices = logged_metrics(cfg, stages)
+        choices = [f"{stage}/{name}" for stage in stages for name in names]
         if cfg[key] not in choices:
             raise ConfigError(f"{key}={cfg[key]!r} is not a metric this run logs; choose one of {choices}")
 
