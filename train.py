@@ -18,7 +18,7 @@ from torch import nn
 
 from src.datamodules.base import TensorDataModule
 from src.engines.checkpoints import load_net_weights
-from src.engines.distributed import agree_on_run_name, is_rank_zero
+from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
 from src.engines.lightning_engine import fit_with_lightning
 from src.engines.result import optimized_value
 from src.engines.resume import Fingerprint, Resumption, check_resumable, find_resumption, fingerprint, process_identity
@@ -142,3 +142,5 @@ if __name__ == "__main__":
         if stop.code == 1:  # Hydra refused the command line, or the run failed: point out mistyped keys, if any
             print_override_suggestions(str(PROJECT_ROOT / "configs"), "train")
         raise
+    finally:
+        shutdown_distributed()

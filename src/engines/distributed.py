@@ -56,3 +56,10 @@ def all_reduce_sum(*values: torch.Tensor) -> list[torch.Tensor]:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group before the interpreter exits: a gloo or NCCL group still alive at exit can abort the
+    process ("terminate called without an active exception") after the run has succeeded."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
