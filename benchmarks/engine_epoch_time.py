@@ -19,18 +19,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.runs import compose_run, now
+from benchmarks.runs import SAME_WORK, compose_run, now
 from src.utils.resolvers import register_resolvers
 from train import train
-
-SAME_WORK = [
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-    "logger=csv",
-    "~callbacks.early_stopping",
-]
 
 
 def timed_run(overrides: list[str], output_dir: Path) -> float:

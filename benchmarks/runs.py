@@ -10,6 +10,16 @@ from omegaconf import DictConfig, open_dict
 
 from src.utils.resolvers import PROJECT_ROOT
 
+# Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run.
+SAME_WORK = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "logger=csv",
+    "callbacks.early_stopping=null",
+]
+
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
     """The config ``python train.py <overrides>`` would run, writing into ``output_dir``; Hydra's runtime config is

@@ -77,7 +77,7 @@ class TensorDataModule(LightningDataModule):
                 f"data config declares input_shape {list(self.input_shape)}, the data has {list(x.shape[1:])}"
             )
         if self.task is Task.MULTICLASS:
-            ok = y.dtype == torch.long and y.ndim == 1 and int(y.max()) < self.num_outputs
+            ok = y.dtype == torch.long and y.ndim == 1 and int(y.min()) >= 0 and int(y.max()) < self.num_outputs
         else:
             ok = y.is_floating_point() and tuple(y.shape[1:]) == (self.num_outputs,)
             ok = ok and (self.task is Task.REGRESSION or (self.num_outputs == 1 and bool(((y == 0) | (y == 1)).all())))

@@ -51,6 +51,7 @@ class LoopSettings:
     limit_train_batches: int | None = None
     limit_eval_batches: int | None = None
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
+    stop_on_non_finite: bool = True  # check loss and gradients every step (one host sync per step)
 
 
 def set_epoch(loader: Iterable, epoch: int) -> None:
@@ -199,7 +200,7 @@ class ScratchTrainer:
 
     def _optimizer_step(self, model: nn.Module, optimizer: Optimizer, loss: torch.Tensor) -> None:
         precision = self.settings.precision
-        found = find_non_finite(loss, model.named_parameters(), precision)
+        found = find_non_finite(loss, model.named_parameters(), precision) if self.settings.stop_on_non_finite else None
         if found is not None:
             lr = optimizer.param_groups[0]["lr"]
             raise DivergedError(diverged_message(*found, self.global_step, self.epoch, lr, precision))

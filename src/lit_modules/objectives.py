@@ -54,10 +54,13 @@ def make_objective(
     if task is Task.REGRESSION:
         metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
         return Objective(loss_fn, metrics, None, lambda out: out)
+    # validate_args=False: checking the labels of every batch reads them on the host (a GPU sync per step); the data
+    # modules check their labels once, when they load them.
     if task is Task.BINARY:
-        metrics = MetricCollection({"acc": BinaryAccuracy()})
-        return Objective(loss_fn, metrics, BinaryConfusionMatrix(), torch.sigmoid)
-    multiclass: dict[str, Metric] = {"acc": MulticlassAccuracy(num_outputs, average="micro")}
+        metrics = MetricCollection({"acc": BinaryAccuracy(validate_args=False)})
+        return Objective(loss_fn, metrics, BinaryConfusionMatrix(validate_args=False), torch.sigmoid)
+    multiclass: dict[str, Metric] = {"acc": MulticlassAccuracy(num_outputs, average="micro", validate_args=False)}
     if num_outputs > 5:
-        multiclass["top5"] = MulticlassAccuracy(num_outputs, top_k=5, average="micro")
-    return Objective(loss_fn, MetricCollection(multiclass), MulticlassConfusionMatrix(num_outputs), lambda out: out)
+        multiclass["top5"] = MulticlassAccuracy(num_outputs, top_k=5, average="micro", validate_args=False)
+    confusion = MulticlassConfusionMatrix(num_outputs, validate_args=False)
+    return Objective(loss_fn, MetricCollection(multiclass), confusion, lambda out: out)

@@ -50,7 +50,9 @@ class SupervisedModule(LightningModule):
         self.val_metrics = objective.metrics.clone(prefix="val/")
         self.test_metrics = objective.metrics.clone(prefix="test/")
         # Epoch means of the loss, weighted by batch size, synchronized across processes like the other metrics.
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        # No NaN check: it reads every step's loss on the host (a GPU sync per step), and dropping NaNs would hide a
+        # diverged run, whose mean loss now shows as NaN (stop_on_non_finite stops it at the first one).
+        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
         # Saved in checkpoints: an epoch interrupted and resumed mid-way still reports its mean over every batch.
         self.train_metrics.persistent(True)
         self.train_loss.persistent(True)
@@ -66,7 +68,9 @@ class SupervisedModule(LightningModule):
         loss = self.loss_fn(outputs, y)
         predictions = self.to_predictions(outputs.detach())
         metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(x))
+        # One value per sample, so the epoch mean weights each batch by its size. (Not weight=len(x): with
+        # nan_strategy="disable", torchmetrics 1.9 drops weights, Lightning-AI/torchmetrics#3434.)
+        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(x)))
         if stage == "test" and self.test_confusion is not None:
             self.test_confusion.update(predictions, y.long())
         return loss
