@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from src.tasks import Task
+from src.utils.checks import check_test_time_augmentation
 from src.utils.console import print_metrics
 from src.utils.errors import RunError, exit_on_run_error
 from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure, save
@@ -54,9 +55,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.mode not in ("test", "predict") or cfg.split not in SPLITS:
         raise RunError(f"mode={cfg.mode!r}, split={cfg.split!r}: mode is test or predict, split one of {list(SPLITS)}")
     run_cfg = load_run_config(cfg.ckpt_path)
-    if cfg.data_dir:
-        with open_dict(run_cfg):
+    with open_dict(run_cfg):
+        if cfg.data_dir:
             run_cfg.data.data_dir = cfg.data_dir
+        for key in ("test_time_flip", "test_time_shift"):
+            if cfg[key] is not None:
+                run_cfg.module[key] = cfg[key]
+    check_test_time_augmentation(run_cfg)
     datamodule, net = rebuild(run_cfg, cfg.ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
     task = Task.parse(run_cfg.data.task)

@@ -8,6 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from src.engines.checkpoints import load_net_weights
+from src.lit_modules.test_time import evaluation_outputs
 from src.models import MLP
 from src.utils import builders
 from src.utils.errors import DivergedError
@@ -105,7 +106,7 @@ def test_engines_agree_on_a_cnn_over_small_images(make_cfg, tmp_path: Path) -> N
         torch.testing.assert_close(raw_weights[name], lit_weights[name], rtol=1e-5, atol=1e-6)
 
 
-def test_engines_agree_with_test_time_flip_and_evaluate_on_mirror_averaged_outputs(make_cfg, tmp_path: Path) -> None:
+def test_engines_agree_with_test_time_augmentation_and_evaluate_on_the_averaged_views(make_cfg, tmp_path: Path) -> None:
     write_mnist(tmp_path / "data", n_train=80, n_test=20)
     runs = run_both(
         make_cfg,
@@ -119,6 +120,7 @@ def test_engines_agree_with_test_time_flip_and_evaluate_on_mirror_averaged_outpu
         "model.widths=[4,8]",
         "model.stem_width=4",
         "module.test_time_flip=true",
+        "module.test_time_shift=1",
         "trainer.max_epochs=2",
     )
     (lit_cfg, _, lit_metrics), (raw_cfg, _, raw_metrics) = runs["lightning"], runs["scratch"]
@@ -126,16 +128,16 @@ def test_engines_agree_with_test_time_flip_and_evaluate_on_mirror_averaged_outpu
     assert len(lit_val) == len(raw_val) == 2
     torch.testing.assert_close(torch.tensor(raw_val), torch.tensor(lit_val), rtol=1e-5, atol=0)
     assert raw_metrics["test/loss"] == pytest.approx(lit_metrics["test/loss"], rel=1e-5)
-    # What both logged is the loss of the mean outputs for each test image and its mirror image, not of the plain ones.
+    # What both logged is the loss of the mean outputs over each test image's views, not of the plain outputs.
     net = builders.instantiate_network(lit_cfg.model)
     load_net_weights(read_result(lit_cfg)["best_checkpoint"], net)
     net.eval()
     x, y = next(iter(builders.build_datamodule(lit_cfg).test_dataloader()))
     with torch.no_grad():
-        flipped_loss = F.cross_entropy((net(x) + net(x.flip(-1))) / 2, y).item()
+        averaged_loss = F.cross_entropy(evaluation_outputs(net, x, flip=True, shift=1), y).item()
         plain_loss = F.cross_entropy(net(x), y).item()
-    assert len(x) == 20 and lit_metrics["test/loss"] == pytest.approx(flipped_loss, rel=1e-5)
-    assert abs(plain_loss - flipped_loss) > 1e-3
+    assert len(x) == 20 and lit_metrics["test/loss"] == pytest.approx(averaged_loss, rel=1e-5)
+    assert abs(plain_loss - averaged_loss) > 1e-3
 
 
 def test_resumed_scratch_run_ends_with_the_weights_of_an_uninterrupted_one(make_cfg) -> None:

@@ -8,10 +8,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
+from torch.nn import functional as F
 from torchvision.io import write_png
 
 from eval import evaluate
 from export import export
+from src.lit_modules.test_time import evaluation_outputs
+from src.utils.runs import load_run_config, rebuild
 from tests.conftest import CONFIG_DIR, read_result
 from tests.fake_data import write_mnist
 from train import train
@@ -61,6 +64,15 @@ def test_eval_reproduces_the_training_test_metrics_and_plots_the_confusion_matri
         assert metrics[name] == pytest.approx(result["metrics"][name], rel=1e-6)
     assert (out / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((out / "metrics.json").read_text())["test/acc"] == metrics["test/acc"]
+    # The same run evaluated with test-time augmentation: the loss of the outputs averaged over each image's views.
+    augmented = ["accelerator=cpu", "test_time_flip=true", "test_time_shift=1"]
+    tta_metrics = evaluate(tool_config("eval", tmp_path / "eval_tta", f"ckpt_path={ckpt}", *augmented))
+    datamodule, net = rebuild(load_run_config(ckpt), ckpt)
+    x, y = next(iter(datamodule.evaluation_loader(2)))
+    with torch.no_grad():
+        expected = F.cross_entropy(evaluation_outputs(net, x, flip=True, shift=1), y).item()
+    assert len(x) == 30 and tta_metrics["test/loss"] == pytest.approx(expected, rel=1e-5)
+    assert tta_metrics["test/loss"] != pytest.approx(metrics["test/loss"], rel=1e-4)
 
 
 def test_eval_of_a_regression_run_plots_predicted_against_true(make_cfg, tmp_path: Path) -> None:

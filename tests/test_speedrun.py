@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 from src.lit_modules.schedulers import build_scheduler
 from src.lit_modules.test_time import evaluation_outputs
-from src.utils.checks import check_test_time_flip
+from src.utils.checks import check_test_time_augmentation
 from src.utils.errors import ConfigError
 from tests.conftest import read_result
 from train import train
@@ -25,8 +25,20 @@ def test_flipped_evaluation_averages_the_outputs_for_each_image_and_its_mirror_i
     torch.testing.assert_close(evaluation_outputs(left_column_sum, x, flip=False), torch.tensor([[3.0], [15.0]]))
     # mirrored, the leftmost column is the rightmost one: (0 + 3 + 2 + 5) / 2 and (6 + 9 + 8 + 11) / 2
     torch.testing.assert_close(evaluation_outputs(left_column_sum, x, flip=True), torch.tensor([[5.0], [17.0]]))
-    with pytest.raises(ValueError, match=r"mirrors \(N, C, H, W\) image batches, got shape \(2, 6\)"):
+    with pytest.raises(ValueError, match=r"needs \(N, C, H, W\) image batches, got shape \(2, 6\)"):
         evaluation_outputs(left_column_sum, x.flatten(1), flip=True)
+
+
+def test_shifted_evaluation_adds_reflect_padded_diagonal_translations_at_a_quarter_weight_each() -> None:
+    x = torch.arange(9.0).view(1, 1, 3, 3)  # rows [0 1 2], [3 4 5], [6 7 8]
+    batch = torch.cat([x, x + 10])  # a second image: every view's left column sums to 30 more
+    # Reflect-padded by one pixel, the up-left view has rows [4 3 4], [1 0 1], [4 3 4] (left column 9), the
+    # down-right view [4 5 4], [7 8 7], [4 5 4] (left column 15): 9 / 2 + 9 / 4 + 15 / 4.
+    shifted = evaluation_outputs(left_column_sum, batch, flip=False, shift=1)
+    torch.testing.assert_close(shifted, torch.tensor([[10.5], [40.5]]))
+    # With flips, the mirror image (left column 15) and its shifted views (9 and 15) join at half the weight.
+    both = evaluation_outputs(left_column_sum, batch, flip=True, shift=1)
+    torch.testing.assert_close(both, torch.tensor([[(9 + 15) / 4 + (9 + 9 + 15 + 15) / 8], [42.0]]))
 
 
 def test_test_time_flip_is_refused_for_vector_data_before_training(make_cfg) -> None:
@@ -35,13 +47,15 @@ def test_test_time_flip_is_refused_for_vector_data_before_training(make_cfg) -> 
     with pytest.raises(ConfigError, match=expected):
         train(cfg)
     assert read_result(cfg)["status"] == "failed"
+    with pytest.raises(ConfigError, match=r"module\.test_time_shift=28 is not smaller than the 28x28 images"):
+        check_test_time_augmentation(make_cfg("data=mnist", "module.test_time_shift=28"))
 
 
 def test_test_time_flip_warns_where_training_never_mirrors(make_cfg, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="src.utils.checks"):
-        check_test_time_flip(make_cfg("data=cifar10", "module.test_time_flip=true"))  # trained on flips: silent
+        check_test_time_augmentation(make_cfg("data=cifar10", "module.test_time_flip=true"))  # trained on flips: silent
         assert not caplog.records
-        check_test_time_flip(make_cfg("data=mnist", "module.test_time_flip=true"))
+        check_test_time_augmentation(make_cfg("data=mnist", "module.test_time_flip=true"))
     assert "data.augment.flip is off" in caplog.text
 
 

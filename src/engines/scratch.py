@@ -51,6 +51,7 @@ class LoopSettings:
     limit_train_batches: int | None = None
     limit_eval_batches: int | None = None
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
+    test_time_shift: int = 0  # ... and for the views translated by this many pixels
     stop_on_non_finite: bool = True  # check loss and gradients every step (one host sync per step)
 
 
@@ -221,7 +222,7 @@ class ScratchTrainer:
         for x, y in batches(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                outputs = evaluation_outputs(model, x, self.settings.test_time_flip)
+                outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
                 loss = loss_fn(outputs, y)
             loss_sum += loss.double() * len(x)
             count += len(x)

@@ -23,7 +23,8 @@ class SupervisedModule(LightningModule):
 
     ``optimizer`` is a partial taking the parameters (``optimizer=adamw``); ``scheduler`` is Lightning's
     lr-scheduler dict whose ``scheduler`` entry is a partial taking the optimizer (``scheduler=cosine``).
-    ``test_time_flip`` validates and tests on the mean outputs for each image and its mirror image.
+    ``test_time_flip`` and ``test_time_shift`` validate and test on the mean outputs over flipped and translated
+    views of each image (``src/lit_modules/test_time.py``).
     """
 
     def __init__(
@@ -36,13 +37,14 @@ class SupervisedModule(LightningModule):
         loss: str | None = None,
         label_smoothing: float = 0.0,
         test_time_flip: bool = False,
+        test_time_shift: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
-        self.test_time_flip = test_time_flip
+        self.test_time_flip, self.test_time_shift = test_time_flip, test_time_shift
         objective = make_objective(task, num_outputs, loss, label_smoothing)
         self.loss_fn = objective.loss
         self.to_predictions = objective.to_predictions
@@ -64,7 +66,9 @@ class SupervisedModule(LightningModule):
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: Any) -> torch.Tensor:
         x, y = batch
-        outputs = self(x) if stage == "train" else evaluation_outputs(self, x, self.test_time_flip)
+        outputs = (
+            self(x) if stage == "train" else evaluation_outputs(self, x, self.test_time_flip, self.test_time_shift)
+        )
         loss = self.loss_fn(outputs, y)
         predictions = self.to_predictions(outputs.detach())
         metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step

@@ -48,17 +48,25 @@ def logged_metric_names(cfg: DictConfig) -> list[str]:
     return ["loss", *make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss).metrics.keys()]
 
 
-def check_test_time_flip(cfg: DictConfig) -> None:
-    """Mirroring needs image data; on images never mirrored in training it is allowed, with a warning."""
-    if not cfg.module.test_time_flip:
+def check_test_time_augmentation(cfg: DictConfig) -> None:
+    """Flipped and shifted views need image data; mirroring images never mirrored in training is allowed, with a
+    warning."""
+    flip, shift = cfg.module.test_time_flip, cfg.module.test_time_shift
+    if not flip and not shift:
         return
-    if len(cfg.data.input_shape) != 3:
+    setting = f"module.test_time_flip={str(flip).lower()} module.test_time_shift={shift}"
+    shape = list(cfg.data.input_shape)
+    if len(shape) != 3:
         raise ConfigError(
-            "module.test_time_flip=true averages the outputs for each image and its mirror image, so it needs image "
-            f"input (channels, height, width), not input_shape {list(cfg.data.input_shape)}; "
-            "set module.test_time_flip=false"
+            f"{setting} averages the outputs over flipped or shifted views of each image, so it needs image input "
+            f"(channels, height, width), not input_shape {shape}; set module.test_time_flip=false "
+            "module.test_time_shift=0"
         )
-    if not (cfg.data.get("augment") or {}).get("flip"):
+    if shift >= min(shape[1:]):
+        raise ConfigError(
+            f"module.test_time_shift={shift} is not smaller than the {shape[1]}x{shape[2]} images; use 1 or 2 pixels"
+        )
+    if flip and not (cfg.data.get("augment") or {}).get("flip"):
         log.warning(
             "module.test_time_flip=true but data.augment.flip is off: the network never sees mirror images in "
             "training, and averaging in its outputs for them likely lowers accuracy"
@@ -71,7 +79,7 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     if cfg.engine not in engines:
         raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
     check_precision(str(cfg.trainer.get("accelerator", "auto")), str(cfg.trainer.get("precision", "32-true")))
-    check_test_time_flip(cfg)
+    check_test_time_augmentation(cfg)
     for key in ("ckpt_path", "init_weights"):
         if cfg.get(key) and not Path(cfg[key]).is_file():
             raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")

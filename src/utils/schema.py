@@ -53,6 +53,7 @@ BOUNDS = {
     "optimizer.momentum": Bound(0, 1),
     "model.dropout": Bound(0, 1, high_open=True),
     "module.label_smoothing": Bound(0, 1, high_open=True),
+    "module.test_time_shift": Bound(0, example="1"),
     "data.batch_size": Bound(1, example="64"),
     "data.eval_batch_size": Bound(1),
     "data.num_workers": Bound(0),
