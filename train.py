@@ -78,6 +78,7 @@ def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
         L.seed_everything(cfg.seed, workers=True)
         datamodule = builders.build_datamodule(cfg)
         net = builders.build_model(cfg)
+        builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
         check_free_space(output_dir, net)
         if cfg.ckpt_path:
             check_resumable(cfg.ckpt_path, net, instantiate(cfg.optimizer))

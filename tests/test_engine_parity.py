@@ -10,6 +10,7 @@ from torch.nn import functional as F
 from src.engines.checkpoints import load_net_weights
 from src.lit_modules.test_time import evaluation_outputs
 from src.models import MLP
+from src.models.whitening import PatchWhitening
 from src.utils import builders
 from src.utils.errors import DivergedError
 from tests.conftest import read_result
@@ -106,7 +107,7 @@ def test_engines_agree_on_a_cnn_over_small_images(make_cfg, tmp_path: Path) -> N
         torch.testing.assert_close(raw_weights[name], lit_weights[name], rtol=1e-5, atol=1e-6)
 
 
-def test_engines_agree_with_test_time_augmentation_and_evaluate_on_the_averaged_views(make_cfg, tmp_path: Path) -> None:
+def test_engines_agree_on_a_whitened_speedrun_net_and_evaluate_on_the_averaged_views(make_cfg, tmp_path: Path) -> None:
     write_mnist(tmp_path / "data", n_train=80, n_test=20)
     runs = run_both(
         make_cfg,
@@ -118,7 +119,8 @@ def test_engines_agree_with_test_time_augmentation_and_evaluate_on_the_averaged_
         "data.augment.flip=true",
         "model=speedrun_net",
         "model.widths=[4,8]",
-        "model.stem_width=4",
+        "model.whiten_stem=true",
+        "model.stem_width=8",
         "module.test_time_flip=true",
         "module.test_time_shift=1",
         "trainer.max_epochs=2",
@@ -132,7 +134,12 @@ def test_engines_agree_with_test_time_augmentation_and_evaluate_on_the_averaged_
     net = builders.instantiate_network(lit_cfg.model)
     load_net_weights(read_result(lit_cfg)["best_checkpoint"], net)
     net.eval()
-    x, y = next(iter(builders.build_datamodule(lit_cfg).test_dataloader()))
+    datamodule = builders.build_datamodule(lit_cfg)
+    x, y = next(iter(datamodule.test_dataloader()))
+    # The stem trained frozen, as train.py computed it from the training images.
+    whitening = PatchWhitening(in_channels=1)
+    whitening.init_from_data(datamodule.training_inputs(5000))
+    torch.testing.assert_close(net.features[0].weight, whitening.weight)
     with torch.no_grad():
         averaged_loss = F.cross_entropy(evaluation_outputs(net, x, flip=True, shift=1), y).item()
         plain_loss = F.cross_entropy(net(x), y).item()

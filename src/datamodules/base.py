@@ -124,6 +124,10 @@ class TensorDataModule(LightningDataModule):
         shard = Subset(dataset, range(rank, len(dataset), world_size))
         return DataLoader(shard, self.eval_batch_size, num_workers=self.num_workers, generator=generator)
 
+    def training_inputs(self, limit: int) -> torch.Tensor:
+        """The first ``limit`` training inputs as the network sees them unaugmented, for initialisation from data."""
+        return self._split(0).tensors[0][:limit]
+
     def evaluation_loader(self, split: int) -> DataLoader:
         """Split 0, 1 or 2 (train, val, test) in order, without augmentation."""
         return self.sharded_loader(self._split(split), train=False)

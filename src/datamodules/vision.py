@@ -151,6 +151,10 @@ class VisionDataModule(TensorDataModule):
     def train_dataloader(self) -> DeviceLoader | DataLoader:
         return self._loader(0, train=True)
 
+    def training_inputs(self, limit: int) -> torch.Tensor:
+        images = self._split(0).tensors[0][:limit]
+        return BatchTransform(self.mean, self.std, augmentation=None)(images, torch.Generator())
+
     def evaluation_loader(self, split: int) -> DeviceLoader | DataLoader:
         return self._loader(split, train=False)
 

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from src.models.shapes import image_shape
+from src.models.whitening import PatchWhitening
 
 
 class SpeedrunBatchNorm(nn.BatchNorm2d):
@@ -46,6 +47,10 @@ def conv3x3(in_channels: int, out_channels: int, dirac: bool) -> nn.Conv2d:
 class SpeedrunNet(nn.Module):
     """A stem of ``stem_width`` channels, then one group per entry of ``widths``, each halving the resolution.
 
+    The stem is a 3x3 convolution, BatchNorm and GELU; with ``whiten_stem`` it is a frozen 2x2 patch-whitening
+    convolution and GELU, whose filters :meth:`init_from_data` computes from the first ``data_init_samples``
+    training images (``train.py`` calls it before training; checkpoints then carry the filters).
+
     ``batchnorm_momentum`` uses PyTorch's convention: 0.4 keeps the running statistics of a ten-epoch run close to
     the last steps' weights. ``learn_batchnorm_scale=False`` fixes every BatchNorm scale at 1 (the next convolution
     can rescale anyway). ``logit_temperature`` (9) divides the head's outputs: the first predictions are
@@ -63,6 +68,7 @@ class SpeedrunNet(nn.Module):
         bias_lr_scale: float = 64.0,
         dirac_init: bool = True,
         logit_temperature: float = 9.0,
+        whiten_stem: bool = False,
     ) -> None:
         super().__init__()
         if not widths or min(*widths, stem_width) < 1 or bias_lr_scale <= 0 or logit_temperature <= 0:
@@ -71,12 +77,23 @@ class SpeedrunNet(nn.Module):
                 f"widths={list(widths)}, stem_width={stem_width}, bias_lr_scale={bias_lr_scale}, "
                 f"logit_temperature={logit_temperature}"
             )
-        in_channels = image_shape(input_shape, "speedrun_net", min_size=2 ** len(widths))[0]
+        in_channels = image_shape(input_shape, "speedrun_net", min_size=2 ** len(widths) + whiten_stem)[0]
 
         def norm(channels: int) -> SpeedrunBatchNorm:
             return SpeedrunBatchNorm(channels, batchnorm_momentum, learn_batchnorm_scale, bias_lr_scale)
 
-        layers: list[nn.Module] = [conv3x3(in_channels, stem_width, dirac_init), norm(stem_width), nn.GELU()]
+        self.data_init_samples = 5000 if whiten_stem else 0
+        if whiten_stem:
+            whitening = PatchWhitening(in_channels)
+            if stem_width != whitening.out_channels:
+                raise ValueError(
+                    f"speedrun_net: whiten_stem=true makes 2 * channels * 2 * 2 = {whitening.out_channels} stem "
+                    f"channels for {in_channels}-channel images; set stem_width={whitening.out_channels}, not "
+                    f"{stem_width}"
+                )
+            layers: list[nn.Module] = [whitening, nn.GELU()]
+        else:
+            layers = [conv3x3(in_channels, stem_width, dirac_init), norm(stem_width), nn.GELU()]
         channels = stem_width
         for width in widths:
             layers += [conv3x3(channels, width, dirac_init), nn.MaxPool2d(2), norm(width), nn.GELU()]
@@ -85,6 +102,13 @@ class SpeedrunNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(channels, num_outputs, bias=False))
         self.logit_temperature = logit_temperature
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Whiten the stem's patches of ``images`` (normalized training images); nothing to do without a whitening
+        stem."""
+        stem = self.features[0]
+        if isinstance(stem, PatchWhitening):
+            stem.init_from_data(images)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)) / self.logit_temperature

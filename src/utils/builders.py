@@ -67,6 +67,14 @@ def build_datamodule(cfg: DictConfig) -> LightningDataModule:
     return instantiate(cfg.data)
 
 
+def init_from_data(net: nn.Module, datamodule: LightningDataModule) -> None:
+    """Networks whose first weights depend on the data (``model.whiten_stem=true``) declare how many training
+    inputs they want in ``data_init_samples`` and take them in ``init_from_data``; others are left alone."""
+    samples = getattr(net, "data_init_samples", 0)
+    if samples:
+        net.init_from_data(datamodule.training_inputs(samples))
+
+
 def build_loggers(cfg: DictConfig) -> list[Logger]:
     return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
 
