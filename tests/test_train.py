@@ -205,3 +205,6 @@ def test_compile_compiles_in_place_and_keeps_checkpoint_keys(make_cfg) -> None:
     net = build_model(make_cfg("model=mlp", "data=xor", "model.compile=true"))
     assert net._compiled_call_impl is not None
     assert not any("_orig_mod" in key for key in net.state_dict())
+    assert build_model(make_cfg("model=mlp", "data=xor", "model.compile=reduce-overhead"))._compiled_call_impl
+    with pytest.raises(ConfigError, match=r"model.compile=fast is not a mode; use false, true or one of \('default'"):
+        build_model(make_cfg("model=mlp", "data=xor", "model.compile=fast"))

@@ -28,6 +28,8 @@ def _choice(group: str, cfg: DictConfig) -> str:
 
 
 RUNTIME_OPTIONS = ("compile", "channels_last")  # how to run the network, not arguments of its class
+# torch.compile's modes; reduce-overhead replays each step's kernels as CUDA graphs (for launch-bound steps).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def instantiate_network(model_cfg: DictConfig) -> nn.Module:
@@ -43,7 +45,8 @@ def to_channels_last(module: nn.Module, args: tuple) -> tuple:
 def build_model(cfg: DictConfig) -> nn.Module:
     """Build ``cfg.model``; a model that cannot take the data's shape names the pair and what would fit.
     ``model.channels_last`` stores weights and inputs NHWC (faster convolutions on tensor cores);
-    ``model.compile`` compiles the forward pass in place (``nn.Module.compile``), so checkpoints keep their keys."""
+    ``model.compile`` (true or a torch.compile mode) compiles the forward pass in place (``nn.Module.compile``), so
+    checkpoints keep their keys."""
     try:
         net = instantiate_network(cfg.model)
     except InstantiationException as err:
@@ -58,8 +61,11 @@ def build_model(cfg: DictConfig) -> nn.Module:
             )
         net = net.to(memory_format=torch.channels_last)
         net.register_forward_pre_hook(to_channels_last)
-    if cfg.model.get("compile"):
-        net.compile()
+    compile_mode = cfg.model.get("compile")
+    if compile_mode:
+        if compile_mode is not True and compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"model.compile={compile_mode} is not a mode; use false, true or one of {COMPILE_MODES}")
+        net.compile(mode=None if compile_mode is True else compile_mode)
     return net
 
 
