@@ -46,6 +46,7 @@ def run_both(make_cfg, *overrides: str):
     [
         ["experiment=linear_perceptron", "trainer.max_epochs=3"],
         ["data=xor_clouds", "model=mlp", "trainer.max_epochs=3"],
+        ["data=xor_clouds", "model=mlp", "trainer.max_epochs=5", "trainer.check_val_every_n_epoch=2"],
         [
             "data=xor_clouds",
             "model=mlp",
@@ -64,7 +65,13 @@ def run_both(make_cfg, *overrides: str):
             "trainer.max_epochs=4",
         ],
     ],
-    ids=["perceptron-linear", "mlp-xor", "mlp-xor-dropout-accumulate-onecycle-clip", "mlp-linear-plateau"],
+    ids=[
+        "perceptron-linear",
+        "mlp-xor",
+        "mlp-xor-validated-every-2-epochs",
+        "mlp-xor-dropout-accumulate-onecycle-clip",
+        "mlp-linear-plateau",
+    ],
 )
 def test_engines_give_the_same_losses_and_weights(make_cfg, overrides: list[str]) -> None:
     runs = run_both(make_cfg, *overrides)

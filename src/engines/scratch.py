@@ -50,6 +50,7 @@ class LoopSettings:
     progress_bar: bool = True
     limit_train_batches: int | None = None
     limit_eval_batches: int | None = None
+    val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
     test_time_shift: int = 0  # ... and for the views translated by this many pixels
     stop_on_non_finite: bool = True  # check loss and gradients every step (one host sync per step)
@@ -121,19 +122,22 @@ class ScratchTrainer:
                 self.epoch = epoch
                 set_epoch(train_loader, epoch)
                 lr = {f"lr-{type(optimizer).__name__}": optimizer.param_groups[0]["lr"]}
-                metrics = self._train_epoch(
+                new = self._train_epoch(
                     model, loss_fn, train_metrics, optimizer, schedule, train_loader, objective, stop, partial_epoch
                 )
                 partial_epoch = None
-                metrics |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
-                self.log_metrics({**lr, **metrics, "epoch": epoch})
+                validated = (epoch + 1) % s.val_every_n_epochs == 0
+                if validated:
+                    new |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
+                metrics |= new  # validation metrics stay those of the last validated epoch
+                self.log_metrics({**lr, **new, "epoch": epoch})
                 if schedule is not None and schedule["interval"] == "epoch":
                     scheduler = schedule["scheduler"]
-                    if isinstance(scheduler, ReduceLROnPlateau):
-                        scheduler.step(metrics[schedule["monitor"]])
-                    else:
+                    if not isinstance(scheduler, ReduceLROnPlateau):
                         scheduler.step()
-                if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor]):
+                    elif validated:
+                        scheduler.step(metrics[schedule["monitor"]])
+                if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor] if validated else None):
                     log.info("Early stopping: %s did not improve for %d epochs", s.monitor, s.patience)
                     break
                 if self._stop_requested(stop):
@@ -246,13 +250,14 @@ class ScratchTrainer:
         delta = self.settings.min_delta
         return score < self.best_score - delta if self.settings.mode == "min" else score > self.best_score + delta
 
-    def _end_of_epoch(self, model, optimizer, schedule, score: float) -> bool:
-        """Save last (and best) checkpoints; return whether early stopping says stop."""
+    def _end_of_epoch(self, model, optimizer, schedule, score: float | None) -> bool:
+        """Save last (and best) checkpoints; return whether early stopping says stop. ``score``: None in epochs
+        without validation, which neither improve nor count against patience."""
         s = self.settings
-        improved = self._improved(score)
+        improved = score is not None and self._improved(score)
         if improved:
             self.best_score, self.bad_epochs = score, 0
-        else:
+        elif score is not None:
             self.bad_epochs += 1
         if s.checkpoint_dir is not None:
             previous = self.best_path

@@ -47,6 +47,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
         limit_eval_batches=1 if fast_dev_run else None,
+        val_every_n_epochs=1 if fast_dev_run else trainer.get("check_val_every_n_epoch") or 1,
         test_time_flip=cfg.module.test_time_flip,
         test_time_shift=cfg.module.test_time_shift,
         stop_on_non_finite=bool(callbacks.get("stop_on_non_finite")),

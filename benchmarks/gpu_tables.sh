@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Every GPU number of the README's speed sections, one part at a time (each fits in a few minutes on one H100):
+#   bash benchmarks/gpu_tables.sh /path/to/data speedruns   # time to accuracy of both speedruns, SEEDS=5 seeds
+#   bash benchmarks/gpu_tables.sh /path/to/data switches    # cifar10_speedrun with each speed switch undone
+#   bash benchmarks/gpu_tables.sh /path/to/data overhead    # seconds per epoch of both engines; host reads per step
+#   bash benchmarks/gpu_tables.sh /path/to/data precision   # ResNet-18 images/s: 32-true vs 16-mixed vs bf16-mixed
+#   bash benchmarks/gpu_tables.sh /path/to/data long        # cifar10_resnet (95%) and mnist_cnn (99.5%), one seed each
+# With no part named, all of them; run inside the project's environment. The hardware, versions and date come first.
+set -euo pipefail
+data=${1:?usage: bash benchmarks/gpu_tables.sh DATA_DIR [speedruns|switches|overhead|precision|long ...]}
+shift
+if (($#)); then parts=("$@"); else parts=(speedruns switches overhead precision long); fi
+seeds=${SEEDS:-5}
+# cifar10_speedrun with one switch undone at a time: what each is worth
+switches=(
+  "model.whiten_stem=false"
+  "module.test_time_shift=0"
+  "model.channels_last=false"
+  "optimizer.fused=false"
+  "trainer.benchmark=false"
+  "trainer.check_val_every_n_epoch=1"
+  "callbacks=default"
+)
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi: no GPU?"
+python -c "import torch, lightning as L; print('torch', torch.__version__, torch.version.cuda, 'lightning', L.__version__)"
+date -u +%Y-%m-%dT%H:%MZ
+
+tta() { python -m benchmarks.time_to_accuracy paths.data_dir="$data" "$@"; }
+for part in "${parts[@]}"; do
+  echo "=== $part"
+  case $part in
+    speedruns)
+      tta experiment=mnist_speedrun --seeds "$seeds" --target 99
+      tta experiment=cifar10_speedrun --seeds "$seeds" --target 94
+      tta experiment=cifar10_speedrun --seeds "$seeds" --target 94 model.compile=true ;;
+    switches)
+      for switch in "${switches[@]}"; do
+        tta experiment=cifar10_speedrun --seeds 2 --target 94 "$switch"
+      done ;;
+    overhead)
+      python -m benchmarks.engine_epoch_time --data-dir "$data" --experiments cifar10_speedrun mnist_speedrun \
+        --batches 1000 --extra trainer.accelerator=gpu
+      python -m benchmarks.host_syncs --data-dir "$data" --experiments cifar10_speedrun \
+        --extra trainer.accelerator=gpu ;;
+    precision)
+      python -m benchmarks.precision_throughput
+      python -m benchmarks.precision_throughput model.channels_last=true trainer.benchmark=true ;;
+    long)
+      tta experiment=cifar10_resnet --seeds 1 --warmup 0 --target 95
+      tta experiment=mnist_cnn --seeds 1 --warmup 0 --target 99.5 trainer.accelerator=gpu ;;
+    *) echo "unknown part $part: use speedruns, switches, overhead, precision or long" >&2; exit 2 ;;
+  esac
+done
