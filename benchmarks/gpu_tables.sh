@@ -19,7 +19,7 @@ switches=(
   "optimizer.fused=false"
   "trainer.benchmark=false"
   "trainer.check_val_every_n_epoch=1"
-  "callbacks=default"
+  "callbacks.stop_on_non_finite={_target_:src.callbacks.StopOnNonFinite}"  # one host sync per step
 )
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi: no GPU?"
