@@ -32,6 +32,12 @@ def last_weights(cfg) -> dict[str, torch.Tensor]:
     return {key: value for key, value in state.items() if key.startswith("net.")}
 
 
+def checkpoint_epochs(cfg) -> dict[str, int]:
+    """Each checkpoint file of a run, with the epoch it was saved after."""
+    files = (Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt")
+    return {path.name: torch.load(path, weights_only=False)["epoch"] for path in files}
+
+
 def run_both(make_cfg, *overrides: str):
     runs = {}
     for engine in ("lightning", "scratch"):
@@ -46,7 +52,14 @@ def run_both(make_cfg, *overrides: str):
     [
         ["experiment=linear_perceptron", "trainer.max_epochs=3"],
         ["data=xor_clouds", "model=mlp", "trainer.max_epochs=3"],
-        ["data=xor_clouds", "model=mlp", "trainer.max_epochs=5", "trainer.check_val_every_n_epoch=2"],
+        [
+            "data=xor_clouds",
+            "model=mlp",
+            "trainer.max_epochs=5",
+            "trainer.check_val_every_n_epoch=2",
+            "callbacks.model_checkpoint=null",
+            "+callbacks.last_checkpoint.every_n_epochs=2",
+        ],
         [
             "data=xor_clouds",
             "model=mlp",
@@ -68,7 +81,7 @@ def run_both(make_cfg, *overrides: str):
     ids=[
         "perceptron-linear",
         "mlp-xor",
-        "mlp-xor-validated-every-2-epochs",
+        "mlp-xor-validated-and-checkpointed-every-2-epochs",
         "mlp-xor-dropout-accumulate-onecycle-clip",
         "mlp-linear-plateau",
     ],
@@ -84,6 +97,8 @@ def test_engines_give_the_same_losses_and_weights(make_cfg, overrides: list[str]
     assert lit_weights.keys() == raw_weights.keys()
     for name in lit_weights:
         torch.testing.assert_close(raw_weights[name], lit_weights[name], rtol=1e-5, atol=1e-7)
+    lit_files, raw_files = (checkpoint_epochs(cfg) for cfg in (lit_cfg, raw_cfg))
+    assert lit_files == raw_files and "last.ckpt" in lit_files
     assert raw_value == pytest.approx(lit_value, rel=1e-5)
     assert raw_metrics["test/loss"] == pytest.approx(lit_metrics["test/loss"], rel=1e-5)
 

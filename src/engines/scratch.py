@@ -46,7 +46,9 @@ class LoopSettings:
     mode: str = "min"
     patience: int | None = None  # early stopping; None = off
     min_delta: float = 0.0
-    checkpoint_dir: Path | None = None
+    checkpoint_dir: Path | None = None  # None: no checkpoints at all
+    save_best: bool = True  # keep the best epoch's checkpoint (callbacks.model_checkpoint)
+    last_every_n_epochs: int = 1  # refresh last.ckpt after epochs n, 2n, ...; 0: never (callbacks.last_checkpoint)
     progress_bar: bool = True
     limit_train_batches: int | None = None
     limit_eval_batches: int | None = None
@@ -86,6 +88,7 @@ class ScratchTrainer:
         self.epoch, self.global_step = 0, 0
         self.best_score: float | None = None
         self.best_path: Path | None = None
+        self.last_path: Path | None = None  # last.ckpt, once written
         self.bad_epochs = 0
 
     # ----------------------------------------------------------------- the loop
@@ -141,7 +144,8 @@ class ScratchTrainer:
                     log.info("Early stopping: %s did not improve for %d epochs", s.monitor, s.patience)
                     break
                 if self._stop_requested(stop):
-                    self._interrupt(stop, None)  # the end-of-epoch checkpoint is already saved
+                    saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written
+                    self._interrupt(stop, None if saved else self._checkpoint(model, optimizer, schedule))
         self.epoch += 1
         return metrics
 
@@ -250,8 +254,17 @@ class ScratchTrainer:
         delta = self.settings.min_delta
         return score < self.best_score - delta if self.settings.mode == "min" else score > self.best_score + delta
 
+    @property
+    def tested_checkpoint(self) -> Path | None:
+        """What Lightning tests: the best epoch's checkpoint; with no best kept, the newest last.ckpt."""
+        return self.best_path if self.settings.save_best else self.last_path
+
+    def _saves_last(self, epoch: int) -> bool:
+        every = self.settings.last_every_n_epochs
+        return self.settings.checkpoint_dir is not None and every > 0 and (epoch + 1) % every == 0
+
     def _end_of_epoch(self, model, optimizer, schedule, score: float | None) -> bool:
-        """Save last (and best) checkpoints; return whether early stopping says stop. ``score``: None in epochs
+        """Save the checkpoints due (best, last); return whether early stopping says stop. ``score``: None in epochs
         without validation, which neither improve nor count against patience."""
         s = self.settings
         improved = score is not None and self._improved(score)
@@ -259,18 +272,23 @@ class ScratchTrainer:
             self.best_score, self.bad_epochs = score, 0
         elif score is not None:
             self.bad_epochs += 1
-        if s.checkpoint_dir is not None:
+        save_best, save_last = improved and s.save_best and s.checkpoint_dir is not None, self._saves_last(self.epoch)
+        if save_best or save_last:
+            assert s.checkpoint_dir is not None
             previous = self.best_path
-            if improved:
+            if save_best:
                 self.best_path = s.checkpoint_dir / f"epoch_{self.epoch:03d}.ckpt"
             if self.rank == 0:  # every process knows the paths; one writes the files
                 checkpoint = self._checkpoint(model, optimizer, schedule)
-                if improved:
+                if save_best:
                     save_atomic(checkpoint, self.best_path)
                     if previous is not None and previous != self.best_path:
                         previous.unlink(missing_ok=True)
-                save_atomic(checkpoint, s.checkpoint_dir / "last.ckpt")
+                if save_last:
+                    save_atomic(checkpoint, s.checkpoint_dir / "last.ckpt")
             barrier()
+        if save_last:
+            self.last_path = s.checkpoint_dir / "last.ckpt"
         return s.patience is not None and self.bad_epochs >= s.patience
 
     def _checkpoint(self, model: nn.Module, optimizer: Optimizer, schedule: dict | None) -> dict[str, Any]:

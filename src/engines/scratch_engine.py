@@ -28,9 +28,12 @@ def batch_limit(value: float | int | None, batches: int) -> int | None:
     return int(value) if isinstance(value, int) else max(1, math.ceil(float(value) * batches))
 
 
+CHECKPOINT_CALLBACKS = ("model_checkpoint", "last_checkpoint", "save_on_interrupt")
+
+
 def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
     trainer, callbacks = cfg.trainer, cfg.get("callbacks") or {}
-    early = callbacks.get("early_stopping")
+    early, last = callbacks.get("early_stopping"), callbacks.get("last_checkpoint")
     fast_dev_run = bool(trainer.get("fast_dev_run"))
     return LoopSettings(
         max_epochs=1 if fast_dev_run else trainer.max_epochs,
@@ -42,8 +45,10 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
         patience=early.patience if early else None,
         min_delta=early.min_delta if early else 0.0,
         checkpoint_dir=None
-        if fast_dev_run or not callbacks.get("model_checkpoint")
+        if fast_dev_run or not any(callbacks.get(name) for name in CHECKPOINT_CALLBACKS)
         else Path(cfg.paths.output_dir) / "checkpoints",
+        save_best=bool(callbacks.get("model_checkpoint")),
+        last_every_n_epochs=(last.get("every_n_epochs") or 1) if last else 0,
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
         limit_eval_batches=1 if fast_dev_run else None,
@@ -71,9 +76,9 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
     try:
         metrics = loop.fit(net, objective, instantiate(cfg.optimizer), scheduler, train_loader, val_loader, resume)
         if cfg.test:
-            if loop.best_path is not None:
-                load_net_weights(loop.best_path, net)
-            log.info("Testing %s", loop.best_path or "the final weights (no checkpoint was saved)")
+            if loop.tested_checkpoint is not None:
+                load_net_weights(loop.tested_checkpoint, net)
+            log.info("Testing %s", loop.tested_checkpoint or "the final weights (no checkpoint was saved)")
             test_metrics = objective.metrics.clone(prefix="test/").to(device)
             confusion = objective.confusion.to(device) if objective.confusion is not None else None
             loss_fn, test_loader = objective.loss.to(device), datamodule.test_dataloader()
@@ -90,6 +95,6 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
         metrics=metrics,
         epochs=loop.epoch,
         global_step=loop.global_step,
-        best_checkpoint=str(loop.best_path) if loop.best_path else None,
+        best_checkpoint=str(loop.tested_checkpoint) if loop.tested_checkpoint else None,
         best_score=loop.best_score,
     )
