@@ -4,7 +4,7 @@ A host read (``.item()``, ``bool(tensor)``, an op whose output size depends on t
 stalls Python until the GPU has caught up, so a step can no longer be queued while the previous one runs. Every
 such read goes through PyTorch's dispatcher, so it can be counted on any device, the CPU included. Each engine
 trains one epoch of ``--short`` and one of ``--long`` batches; the difference in reads, divided by the difference in
-batches, is the number of reads per step, free of the once-per-epoch ones (metrics, logging, checkpoints).
+optimizer steps, is the number of reads per step, free of the once-per-epoch ones (metrics, logging, checkpoints).
 
     python -m benchmarks.host_syncs --data-dir ../data                          # mnist_speedrun, both engines
     python -m benchmarks.host_syncs --data-dir ../data --extra callbacks=default  # with the per-step NaN check
@@ -55,7 +55,7 @@ class HostReadCounter(TorchDispatchMode):
         if reads_host(func.overloadpacket.__name__, args):
             frames = traceback.extract_stack()[-8:-1]
             if not any(site in f"{f.name} {f.line}" for f in frames for site in CPU_ONLY_SITES):
-                caller = [f for f in frames if "/torch/" not in f.filename][-1]  # the line outside PyTorch
+                caller = ([f for f in frames if "/torch/" not in f.filename] or frames)[-1]  # outside PyTorch if it can
                 self.sites[f"{Path(caller.filename).name}:{caller.lineno} {caller.name}"] += 1
         return func(*args, **(kwargs or {}))
 
