@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from src.lit_modules.test_time import evaluation_outputs
 from src.tasks import Task
 from src.utils.checks import check_test_time_augmentation
 from src.utils.console import print_metrics
@@ -79,13 +80,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("test")
     if cfg.images:
         paths, images = load_image_folder(Path(cfg.images), run_cfg.data)
-        outputs = module.to_predictions(net(images))
+        outputs = module.to_predictions(evaluation_outputs(net, images, module.test_time_flip, module.test_time_shift))
         write_predictions(output_dir / "predictions.csv", task, outputs.detach(), [p.name for p in paths])
         log.info("Wrote %d predictions to %s", len(paths), output_dir / "predictions.csv")
         return {}
     loader = datamodule.evaluation_loader(SPLITS.index(cfg.split))
     if cfg.mode == "predict":
-        outputs, targets = predictions_and_targets(net.to(trainer.strategy.root_device), loader, module.to_predictions)
+        device, test_time = trainer.strategy.root_device, (module.test_time_flip, module.test_time_shift)
+        outputs, targets = predictions_and_targets(net.to(device), loader, module.to_predictions, *test_time)
         write_predictions(output_dir / "predictions.csv", task, outputs, [str(i) for i in range(len(outputs))], targets)
         log.info("Wrote %d predictions to %s", len(outputs), output_dir / "predictions.csv")
         return {}

@@ -30,7 +30,18 @@ from src.utils.resolvers import register_resolvers
 from train import ENGINES, train
 
 # Ops that read a tensor's value on the host, or whose output size depends on tensor values.
-HOST_READ_OPS = {"_local_scalar_dense", "is_nonzero", "nonzero", "masked_select", "_unique2", "unique_dim"}
+HOST_READ_OPS = {
+    "_local_scalar_dense",
+    "is_nonzero",
+    "equal",
+    "nonzero",
+    "masked_select",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "bincount",
+    "repeat_interleave",
+}
 MASK_INDEX_OPS = {"index", "index_put", "index_put_", "_index_put_impl_"}  # a boolean mask index is a nonzero
 # Reads that are no GPU sync: F.one_hot checks its class indices on the host on CPU only (CUDA leaves the check to
 # its kernel), torchmetrics tests whether outputs are already probabilities with a host read on CPU only, and
@@ -73,9 +84,10 @@ def count_host_reads(overrides: list[str], output_dir: Path) -> tuple[HostReadCo
 
 
 def host_reads_per_step(
-    overrides: list[str], workdir: Path, short: int = 4, long: int = 12
+    overrides: list[str], workdir: Path, short: int = 2, long: int = 12
 ) -> tuple[float, Counter[str]]:
-    """Reads per training step, and the lines that made the extra reads of the longer epoch."""
+    """Reads per training step, and the lines that made the extra reads of the longer epoch. The default window of
+    10 steps also catches what runs every ``trainer.log_every_n_steps`` (10)."""
     (few, few_steps), (many, many_steps) = (
         count_host_reads([*overrides, "trainer.max_epochs=1", f"trainer.limit_train_batches={batches}"], workdir / name)
         for name, batches in (("short", short), ("long", long))
@@ -92,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--experiments", nargs="+", default=["mnist_speedrun"])
-    parser.add_argument("--short", type=int, default=4, help="training batches of the short epoch")
+    parser.add_argument("--short", type=int, default=2, help="training batches of the short epoch")
     parser.add_argument("--long", type=int, default=12, help="training batches of the long epoch")
     parser.add_argument("--extra", nargs="*", default=["trainer.accelerator=cpu"], help="more overrides")
     args = parser.parse_args()

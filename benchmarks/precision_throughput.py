@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="batch 8, 2 + 3 steps, 1/8 of the width: a smoke test, not a measurement"
     )
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides may come before or after the flags
     if args.quick:
         args.batch_size, args.warmup, args.steps = 8, 2, 3
         args.overrides = [*args.overrides, *QUICK]

@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (of the first seed)")
     parser.add_argument("--target", type=float, help="test accuracy in percent to count runs against, e.g. 94")
     parser.add_argument("--quick", action="store_true", help="a few batches per run: a smoke test, not a measurement")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides may come before or after the flags
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
     register_resolvers()

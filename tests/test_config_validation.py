@@ -47,6 +47,7 @@ MALFORMED = [
     ("monitor_mode=up", r"^monitor_mode must be 'min' or 'max', got 'up'$"),
     ("resume=maybe", r"^resume='maybe' is not a resume mode; choose auto, never or null"),
     ("monitor=val/accuracy", r"^monitor='val/accuracy' is not a metric this run logs; choose one of \['val/loss', "),
+    ("scheduler=plateau trainer.check_val_every_n_epoch=2", r"scheduler.monitor=val/loss every epoch, but trainer"),
     # what this machine or file system cannot do
     ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),
     pytest.param("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu", marks=NEEDS_NO_GPU),

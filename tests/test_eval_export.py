@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 from torch.nn import functional as F
 from torchvision.io import write_png
 
@@ -73,6 +73,13 @@ def test_eval_reproduces_the_training_test_metrics_and_plots_the_confusion_matri
         expected = F.cross_entropy(evaluation_outputs(net, x, flip=True, shift=1), y).item()
     assert len(x) == 30 and tta_metrics["test/loss"] == pytest.approx(expected, rel=1e-5)
     assert tta_metrics["test/loss"] != pytest.approx(metrics["test/loss"], rel=1e-4)
+    # A run saved before test-time augmentation existed (no such keys in its config) evaluates as it did.
+    config = ckpt.parent.parent / "config.yaml"
+    run_cfg = OmegaConf.load(config)
+    del run_cfg.module.test_time_flip, run_cfg.module.test_time_shift
+    OmegaConf.save(run_cfg, config)
+    old_metrics = evaluate(tool_config("eval", tmp_path / "eval_old", f"ckpt_path={ckpt}", "accelerator=cpu"))
+    assert old_metrics["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)
 
 
 def test_eval_of_a_regression_run_plots_predicted_against_true(make_cfg, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_counter_sees_item_bool_and_value_dependent_shapes_but_not_cpu_only_chec
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_speedrun_steps_read_nothing_on_the_host(tmp_path: Path, engine: str) -> None:
-    write_mnist(tmp_path / "data", n_train=120, n_test=8)
+    write_mnist(tmp_path / "data", n_train=120, n_test=8)  # 104 training images: 13 batches
     overrides = [
         "experiment=mnist_speedrun",
         f"engine={engine}",
@@ -38,7 +38,7 @@ def test_speedrun_steps_read_nothing_on_the_host(tmp_path: Path, engine: str) ->
         "trainer.accelerator=cpu",
         "trainer.precision=32-true",
     ]
-    per_step, sites = host_reads_per_step(overrides, tmp_path, short=2, long=6)
+    per_step, sites = host_reads_per_step(overrides, tmp_path, short=2, long=12)
     assert per_step == 0, f"host reads per step: {dict(sites)}"
 
 

@@ -49,6 +49,7 @@ class LoopSettings:
     checkpoint_dir: Path | None = None  # None: no checkpoints at all
     save_best: bool = True  # keep the best epoch's checkpoint (callbacks.model_checkpoint)
     last_every_n_epochs: int = 1  # refresh last.ckpt after epochs n, 2n, ...; 0: never (callbacks.last_checkpoint)
+    save_on_interrupt: bool = True  # SIGTERM or Ctrl-C: save last.ckpt before stopping (callbacks.save_on_interrupt)
     progress_bar: bool = True
     limit_train_batches: int | None = None
     limit_eval_batches: int | None = None
@@ -141,7 +142,7 @@ class ScratchTrainer:
                     elif validated:
                         scheduler.step(metrics[schedule["monitor"]])
                 if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor] if validated else None):
-                    log.info("Early stopping: %s did not improve for %d epochs", s.monitor, s.patience)
+                    log.info("Early stopping: %s did not improve in %d validations", s.monitor, s.patience)
                     break
                 if self._stop_requested(stop):
                     saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written
@@ -198,8 +199,10 @@ class ScratchTrainer:
 
     def _interrupt(self, stop: StopRequest, checkpoint: dict[str, Any] | None) -> NoReturn:
         """Save ``checkpoint`` (a mid-epoch one; None when the end-of-epoch one is saved) as last.ckpt, then stop."""
-        directory = self.settings.checkpoint_dir
-        saved = str(directory / "last.ckpt") if directory is not None else "nothing (checkpoints are off)"
+        directory = self.settings.checkpoint_dir if self.settings.save_on_interrupt else None
+        saved = (
+            str(directory / "last.ckpt") if directory is not None else "nothing (callbacks.save_on_interrupt is off)"
+        )
         if directory is not None and checkpoint is not None:
             if self.rank == 0:
                 save_atomic(checkpoint, directory / "last.ckpt")

@@ -31,6 +31,15 @@ def batch_limit(value: float | int | None, batches: int) -> int | None:
 CHECKPOINT_CALLBACKS = ("model_checkpoint", "last_checkpoint", "save_on_interrupt")
 
 
+def last_every_n_epochs(last_checkpoint: DictConfig | None) -> int:
+    """ModelCheckpoint's ``every_n_epochs`` of ``callbacks.last_checkpoint``: unset is 1, 0 is never; no callback is
+    never."""
+    if not last_checkpoint:
+        return 0
+    every = last_checkpoint.get("every_n_epochs")
+    return 1 if every is None else int(every)
+
+
 def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
     trainer, callbacks = cfg.trainer, cfg.get("callbacks") or {}
     early, last = callbacks.get("early_stopping"), callbacks.get("last_checkpoint")
@@ -48,7 +57,8 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
         if fast_dev_run or not any(callbacks.get(name) for name in CHECKPOINT_CALLBACKS)
         else Path(cfg.paths.output_dir) / "checkpoints",
         save_best=bool(callbacks.get("model_checkpoint")),
-        last_every_n_epochs=(last.get("every_n_epochs") or 1) if last else 0,
+        last_every_n_epochs=last_every_n_epochs(last),
+        save_on_interrupt=bool(callbacks.get("save_on_interrupt")),
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
         limit_eval_batches=1 if fast_dev_run else None,
@@ -96,5 +106,5 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
         epochs=loop.epoch,
         global_step=loop.global_step,
         best_checkpoint=str(loop.tested_checkpoint) if loop.tested_checkpoint else None,
-        best_score=loop.best_score,
+        best_score=loop.best_score if settings.save_best else None,  # as Lightning: no monitored checkpoint, no best
     )

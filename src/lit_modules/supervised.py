@@ -114,7 +114,7 @@ class SupervisedModule(LightningModule):
                 )
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        return self.to_predictions(self(batch[0]))
+        return self.to_predictions(evaluation_outputs(self, batch[0], self.test_time_flip, self.test_time_shift))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning keeps no RNG state in checkpoints; without it a resumed run draws other dropout masks.

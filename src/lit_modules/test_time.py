@@ -13,8 +13,8 @@ def evaluation_outputs(
 
     ``flip``: the images and their mirror images, equally weighted; a few tenths of a percent of accuracy where
     classes are mirror-symmetric (CIFAR-10). ``shift``: those views count half, and the same views translated by
-    ``shift`` pixels (reflect-padded) up-left and down-right a quarter each. All views go through the network as one
-    batch: one launch per layer instead of up to six.
+    ``shift`` pixels (reflect-padded) along the diagonal, one way and the other, a quarter each. All views go
+    through the network as one batch: one launch per layer instead of up to six.
     """
     if not flip and not shift:
         return net(x)

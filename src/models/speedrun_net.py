@@ -47,9 +47,9 @@ def conv3x3(in_channels: int, out_channels: int, dirac: bool) -> nn.Conv2d:
 class SpeedrunNet(nn.Module):
     """A stem of ``stem_width`` channels, then one group per entry of ``widths``, each halving the resolution.
 
-    The stem is a 3x3 convolution, BatchNorm and GELU; with ``whiten_stem`` it is a frozen 2x2 patch-whitening
-    convolution and GELU, whose filters :meth:`init_from_data` computes from the first ``data_init_samples``
-    training images (``train.py`` calls it before training; checkpoints then carry the filters).
+    The stem is a 3x3 convolution, BatchNorm and GELU; with ``whiten_stem`` it is a 2x2 patch-whitening convolution
+    (frozen weights, a trained bias) and GELU, whose filters :meth:`init_from_data` computes from the first
+    ``data_init_samples`` training images (``train.py`` calls it before training; checkpoints carry the filters).
 
     ``batchnorm_momentum`` uses PyTorch's convention: 0.4 keeps the running statistics of a ten-epoch run close to
     the last steps' weights. ``learn_batchnorm_scale=False`` fixes every BatchNorm scale at 1 (the next convolution

@@ -8,7 +8,7 @@ class PatchWhitening(nn.Conv2d):
     """``2 * C * patch_size**2`` filters over ``patch_size`` x ``patch_size`` patches, no padding.
 
     :meth:`init_from_data` sets the filters to the eigenvectors of the patches' second-moment matrix, each divided by
-    the square root of its eigenvalue (plus ``eps``), and again negated: the outputs are decorrelated, of unit
+    the square root of its eigenvalue (plus ``eps``), plus their negations: the outputs are decorrelated, of unit
     variance, and a following GELU keeps both signs. The weights stay frozen; only the bias trains. Networks that
     start from whitened inputs learn in fewer epochs (Jordan 2024, airbench).
     """

@@ -51,7 +51,7 @@ def logged_metric_names(cfg: DictConfig) -> list[str]:
 def check_test_time_augmentation(cfg: DictConfig) -> None:
     """Flipped and shifted views need image data; mirroring images never mirrored in training is allowed, with a
     warning."""
-    flip, shift = cfg.module.test_time_flip, cfg.module.test_time_shift
+    flip, shift = cfg.module.get("test_time_flip", False), cfg.module.get("test_time_shift", 0)  # older runs lack them
     if not flip and not shift:
         return
     setting = f"module.test_time_flip={str(flip).lower()} module.test_time_shift={shift}"
@@ -87,6 +87,13 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
         raise ConfigError(f"resume={cfg.resume!r} is not a resume mode; choose auto, never or null (sweeps only)")
     if cfg.monitor_mode not in ("min", "max"):
         raise ConfigError(f"monitor_mode must be 'min' or 'max', got {cfg.monitor_mode!r}")
+    every = cfg.trainer.get("check_val_every_n_epoch") or 1
+    if (cfg.get("scheduler") or {}).get("monitor") and every > 1:
+        raise ConfigError(
+            f"the scheduler steps on scheduler.monitor={cfg.scheduler.monitor} every epoch, but "
+            f"trainer.check_val_every_n_epoch={every} validates every {every} epochs; set it to 1 or pick a scheduler "
+            "that needs no metric (step, cosine, onecycle)"
+        )
     names = logged_metric_names(cfg)
     for key, stages in (("monitor", ("val", "train")), ("optimized_metric", ("val", "train", "test"))):
         choices = [f"{stage}/{name}" for stage in stages for name in names]
