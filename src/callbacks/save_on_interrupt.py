@@ -30,8 +30,9 @@ class SaveOnInterrupt(L.Callback):
         self.signal_name = "SIGINT"
         os.kill(os.getpid(), signal.SIGTERM)
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if threading.current_thread() is threading.main_thread():
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # From the start of fit, sanity check included: a Ctrl-C there stops after the first training step, saved.
+        if stage == "fit" and threading.current_thread() is threading.main_thread():
             self._previous_sigint = signal.signal(signal.SIGINT, self._forward_sigint)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

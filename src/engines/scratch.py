@@ -147,7 +147,7 @@ class ScratchTrainer:
                 if self._stop_requested(stop):
                     saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written
                     self._interrupt(stop, None if saved else self._checkpoint(model, optimizer, schedule))
-        self.epoch += 1
+        self.epoch = min(self.epoch + 1, s.max_epochs)  # epochs done; a run resumed after its last one trains none
         return metrics
 
     def _train_epoch(
@@ -281,6 +281,8 @@ class ScratchTrainer:
             previous = self.best_path
             if save_best:
                 self.best_path = s.checkpoint_dir / f"epoch_{self.epoch:03d}.ckpt"
+            if save_last:
+                self.last_path = s.checkpoint_dir / "last.ckpt"
             if self.rank == 0:  # every process knows the paths; one writes the files
                 checkpoint = self._checkpoint(model, optimizer, schedule)
                 if save_best:
@@ -290,8 +292,6 @@ class ScratchTrainer:
                 if save_last:
                     save_atomic(checkpoint, s.checkpoint_dir / "last.ckpt")
             barrier()
-        if save_last:
-            self.last_path = s.checkpoint_dir / "last.ckpt"
         return s.patience is not None and self.bad_epochs >= s.patience
 
     def _checkpoint(self, model: nn.Module, optimizer: Optimizer, schedule: dict | None) -> dict[str, Any]:
@@ -308,6 +308,7 @@ class ScratchTrainer:
                 "score": self.best_score,
                 "path": str(self.best_path) if self.best_path else None,
                 "bad_epochs": self.bad_epochs,
+                "last_path": str(self.last_path) if self.last_path else None,
             },
             "rng": rng_states(),
         }
@@ -328,6 +329,7 @@ class ScratchTrainer:
         best = checkpoint.get("best", {})
         self.best_score, self.bad_epochs = best.get("score"), best.get("bad_epochs", 0)
         self.best_path = Path(best["path"]) if best.get("path") else None
+        self.last_path = Path(best["last_path"]) if best.get("last_path") else None
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])
         return partial
