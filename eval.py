@@ -15,7 +15,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from src.lit_modules.test_time import evaluation_outputs
 from src.tasks import Task
 from src.utils.checks import check_test_time_augmentation
 from src.utils.console import print_metrics
@@ -80,14 +79,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("test")
     if cfg.images:
         paths, images = load_image_folder(Path(cfg.images), run_cfg.data)
-        outputs = module.to_predictions(evaluation_outputs(net, images, module.test_time_flip, module.test_time_shift))
+        outputs = module.predict(images)
         write_predictions(output_dir / "predictions.csv", task, outputs.detach(), [p.name for p in paths])
         log.info("Wrote %d predictions to %s", len(paths), output_dir / "predictions.csv")
         return {}
     loader = datamodule.evaluation_loader(SPLITS.index(cfg.split))
     if cfg.mode == "predict":
-        device, test_time = trainer.strategy.root_device, (module.test_time_flip, module.test_time_shift)
-        outputs, targets = predictions_and_targets(net.to(device), loader, module.to_predictions, *test_time)
+        outputs, targets = predictions_and_targets(net.to(trainer.strategy.root_device), loader, module.predict)
         write_predictions(output_dir / "predictions.csv", task, outputs, [str(i) for i in range(len(outputs))], targets)
         log.info("Wrote %d predictions to %s", len(outputs), output_dir / "predictions.csv")
         return {}
@@ -95,7 +93,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if module.confusion_matrix is not None:
         save(confusion_matrix_figure(module.confusion_matrix), output_dir / "confusion_matrix.png")
     if task is Task.REGRESSION:
-        outputs, targets = predictions_and_targets(net, loader, module.to_predictions)
+        outputs, targets = predictions_and_targets(net, loader, module.predict)
         save(predicted_vs_true_figure(outputs, targets), output_dir / "predicted_vs_true.png")
     (output_dir / "metrics.json").write_text(json.dumps({"ckpt_path": str(cfg.ckpt_path), **metrics}, indent=2))
     return metrics

@@ -46,7 +46,7 @@ REUSED_FIELDS = ("engine", "optimized_metric", "metrics", "epochs", "global_step
 def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: Path) -> None:
     """What the best weights (loaded by testing) predict for the whole test split; one process holds all of it."""
     if datamodule.placement()[2] == 1:
-        predicted, true = predictions_and_targets(net, datamodule.test_dataloader(), lambda out: out)
+        predicted, true = predictions_and_targets(net, datamodule.test_dataloader())
         save(predicted_vs_true_figure(predicted, true), output_dir / "predicted_vs_true.png")
 
 

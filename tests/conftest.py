@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from benchmarks.runs import compose_run
 from src.utils.resolvers import PROJECT_ROOT, register_resolvers
 
 CONFIG_DIR = str(PROJECT_ROOT / "configs")
@@ -25,15 +24,10 @@ torch.set_num_threads(1)
 
 
 def compose_train_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config ``python train.py <overrides>`` would run, writing to ``output_dir``."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(
-            "train", overrides=["trainer.accelerator=cpu", "print_config=false", *overrides], return_hydra_config=True
-        )
-    HydraConfig.instance().set_config(cfg)  # so errors can name the chosen options, as under @hydra.main
+    """The config ``python train.py <overrides>`` would run on the CPU, writing to ``output_dir``, with its logs and
+    cache beside it."""
+    cfg = compose_run(["trainer.accelerator=cpu", *overrides], output_dir)
     with open_dict(cfg):
-        del cfg.hydra
-        cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir.parent / "logs")
         cfg.paths.cache_dir = str(output_dir.parent / "cache")
     return cfg

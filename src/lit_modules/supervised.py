@@ -66,9 +66,7 @@ class SupervisedModule(LightningModule):
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: Any) -> torch.Tensor:
         x, y = batch
-        outputs = (
-            self(x) if stage == "train" else evaluation_outputs(self, x, self.test_time_flip, self.test_time_shift)
-        )
+        outputs = self(x) if stage == "train" else self.evaluation_outputs(x)
         loss = self.loss_fn(outputs, y)
         predictions = self.to_predictions(outputs.detach())
         metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step
@@ -113,8 +111,16 @@ class SupervisedModule(LightningModule):
                     self.confusion_matrix, self.trainer.default_root_dir, self.loggers, self.global_step
                 )
 
+    def evaluation_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The outputs validation and testing score: with the run's test-time augmentation."""
+        return evaluation_outputs(self, x, self.test_time_flip, self.test_time_shift)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predictions (class scores, probabilities or values) as validation and testing make them."""
+        return self.to_predictions(self.evaluation_outputs(x))
+
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        return self.to_predictions(evaluation_outputs(self, batch[0], self.test_time_flip, self.test_time_shift))
+        return self.predict(batch[0])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning keeps no RNG state in checkpoints; without it a resumed run draws other dropout masks.
