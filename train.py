@@ -19,15 +19,26 @@ from torch import nn
 from src.datamodules.base import TensorDataModule
 from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
+from src.engines.interrupt import StopRequest
 from src.engines.lightning_engine import fit_with_lightning
+from src.engines.liveness import is_alive, process_identity
 from src.engines.result import optimized_value
-from src.engines.resume import Fingerprint, Resumption, check_resumable, find_resumption, fingerprint, process_identity
+from src.engines.resume import (
+    Fingerprint,
+    Resumption,
+    Run,
+    check_resumable,
+    earlier_runs,
+    find_resumption,
+    fingerprint,
+    read_record,
+)
 from src.engines.scratch_engine import fit_from_scratch
 from src.tasks import Task
 from src.utils import builders
 from src.utils.checks import check_config, check_free_space, check_writable
 from src.utils.console import print_config, print_metrics
-from src.utils.errors import RunError, RunInterruptedError
+from src.utils.errors import ConfigError, RunError, RunInterruptedError
 from src.utils.figures import predicted_vs_true_figure, save
 from src.utils.predict import predictions_and_targets
 from src.utils.resolvers import PROJECT_ROOT, register_resolvers
@@ -51,40 +62,45 @@ def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: P
 
 
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
-    """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric."""
+    """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric.
+    SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.engines.interrupt`)."""
+    with StopRequest() as stop:
+        return _train(cfg, stop)
+
+
+def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]:
     output_dir = Path(cfg.paths.output_dir)
     if is_rank_zero():
         check_writable(output_dir)
+    previous = read_record(output_dir)  # a pinned hydra.run.dir (or sweep dir) run again holds its earlier run
+    if previous is not None and is_alive(previous) and is_rank_zero():
+        raise ConfigError(f"{output_dir} is in use by a live run (pid {previous['pid']}); wait for it or pick another")
     with recorded_run(output_dir, write=is_rank_zero()) as record:
         check_config(cfg, engines=ENGINES)
-        mine = fingerprint(cfg)
-        record.update(fingerprint=asdict(mine), **process_identity())
+        datamodule = builders.build_datamodule(cfg)
+        mine = fingerprint(cfg, datamodule.data_identity())
+        found = _resumption(cfg, mine, (output_dir, previous) if previous is not None else None)
+        resumed_from = str(found.checkpoint) if found.checkpoint is not None else cfg.ckpt_path
+        # Saved only now, with the decision: other processes of this run that read it follow the same one.
+        record.update(fingerprint=asdict(mine), resumed_from=resumed_from, **process_identity())
         record.save()
         if is_rank_zero():
             OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-
-        found = _resumption(cfg, mine)
         if found.reuse is not None:
-            log.info(
-                "%s ran this experiment to completion: reusing its result (resume=never trains again)", found.reuse_dir
-            )
             record.update({key: found.reuse[key] for key in REUSED_FIELDS}, reused_from=str(found.reuse_dir))
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
-        if found.checkpoint is not None:
-            log.info("Resuming from %s", found.checkpoint)
-            cfg.ckpt_path = str(found.checkpoint)
-        record["resumed_from"] = cfg.ckpt_path
 
+        run_cfg = cfg.copy()
+        run_cfg.ckpt_path = resumed_from
         L.seed_everything(cfg.seed, workers=True)
-        datamodule = builders.build_datamodule(cfg)
         net = builders.build_model(cfg)
         builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
         check_free_space(output_dir, net)
-        if cfg.ckpt_path:
-            check_resumable(cfg.ckpt_path, net, instantiate(cfg.optimizer))
+        if resumed_from:
+            check_resumable(resumed_from, net, instantiate(cfg.optimizer))
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
-        result = ENGINES[cfg.engine](cfg, datamodule, net)
+        result = ENGINES[cfg.engine](run_cfg, datamodule, net, stop)
         if cfg.test and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run"):
             _plot_regression(net, datamodule, output_dir)
 
@@ -100,12 +116,16 @@ def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     return value, result.metrics
 
 
-def _resumption(cfg: DictConfig, mine: Fingerprint) -> Resumption:
+def _resumption(cfg: DictConfig, mine: Fingerprint, own: Run | None) -> Resumption:
     """``resume`` unset: sweep jobs pick up where an earlier run of the same sweep stopped, single runs start fresh."""
     mode = cfg.resume or ("auto" if _in_multirun() else "never")
     if mode == "never" or cfg.ckpt_path:
         return Resumption()
-    return find_resumption(cfg, Path(cfg.paths.log_dir) / cfg.task_name, mine)
+    if own is not None and is_alive(own[1]) and not is_rank_zero():  # rank 0 of this very run decided already
+        checkpoint = own[1].get("resumed_from")
+        return Resumption(checkpoint=Path(checkpoint) if checkpoint else None)
+    search_root = Path(cfg.paths.log_dir) / cfg.task_name
+    return find_resumption(search_root, mine, own, earlier_runs(search_root, exclude=Path(cfg.paths.output_dir)))
 
 
 def _in_multirun() -> bool:

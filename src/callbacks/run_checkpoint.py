@@ -1,11 +1,12 @@
 """Checkpointing whose bookkeeping follows a run resumed into a new run directory (what ``resume=auto`` does)."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from src.engines.checkpoints import adopt
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -22,14 +23,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def _moved_here(self, state: dict[str, Any], old_dir: Path) -> dict[str, Any]:
         def move(path: str) -> str:
-            source = Path(path) if path else None
-            if source is None or source.parent != old_dir or not source.is_file():
-                return path
-            target = Path(self.dirpath) / source.name
-            if rank_zero_only.rank == 0 and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-            return str(target)
+            moved = adopt(path, old_dir, Path(self.dirpath), copy=rank_zero_only.rank == 0)
+            return str(moved) if moved is not None else path
 
         return {
             **state,

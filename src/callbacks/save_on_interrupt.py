@@ -1,45 +1,79 @@
-"""Lightning half of graceful stopping: Ctrl-C joins SIGTERM's path, and the interrupted state is saved.
+"""Lightning half of graceful stopping: the run's SIGTERM or Ctrl-C stops training after a step, saved.
 
-Lightning itself turns SIGTERM into ``SIGTERMException`` after the current step (on every DDP rank at once) but
-saves nothing; Ctrl-C would raise ``KeyboardInterrupt`` wherever the step happens to be.
+Lightning stops at a step boundary when its SIGTERM flag is set (``_TrainingEpochLoop.on_advance_end`` and
+``_FitLoop.on_advance_end`` raise ``SIGTERMException``), but it also checks that flag between validation batches
+(``_EvaluationLoop._evaluation_step``), and a checkpoint saved in the middle of a validation cannot be resumed: the
+restored loops skip the rest of that validation, so ``val/loss`` is never logged again. This callback therefore
+takes the signals over from Lightning's handler and sets the flag itself, only outside validations.
 """
 
-import os
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from src.engines.interrupt import StopRequest
 
 
 class SaveOnInterrupt(L.Callback):
-    """On SIGTERM (or Ctrl-C, forwarded as SIGTERM) save ``dirpath/filename``, the newest checkpoint, mid-epoch
-    if need be: loops, data loader position, metric states and RNG included, so resuming continues exactly."""
+    """On SIGTERM or Ctrl-C during fit, stop after the current training step (or the validation under way) and
+    save ``dirpath/filename``: loops, data loader position, metric states and RNG included, so resuming continues
+    exactly. ``stop`` is the run's :class:`StopRequest`; without one, Lightning's own SIGTERM handling applies."""
 
     def __init__(self, dirpath: str | Path, filename: str = "last.ckpt") -> None:
         self.path = Path(dirpath) / filename
-        self.signal_name = "SIGTERM"
-        self._previous_sigint: Any = None
+        self.stop: StopRequest | None = None
+        self._held = False
 
-    def _forward_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal_name == "SIGINT":
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
-        self.signal_name = "SIGINT"
-        os.kill(os.getpid(), signal.SIGTERM)
+    @property
+    def signal_name(self) -> str:
+        return (self.stop.signal_name if self.stop is not None else None) or "SIGTERM"
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # From the start of fit, sanity check included: a Ctrl-C there stops after the first training step, saved.
-        if stage == "fit" and threading.current_thread() is threading.main_thread():
-            self._previous_sigint = signal.signal(signal.SIGINT, self._forward_sigint)
+    @staticmethod
+    def _set_flag(trainer: L.Trainer, value: bool) -> None:
+        trainer._signal_connector.received_sigterm = value  # what Lightning's own SIGTERM handler sets
 
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self._previous_sigint is not None:
-            signal.signal(signal.SIGINT, self._previous_sigint)
-            self._previous_sigint = None
+    def _take_over_signals(self, trainer: L.Trainer) -> None:
+        # Called after Lightning registered its SIGTERM handler at the start of the stage; it restores ours after.
+        if self.stop is None:
+            return
+        self.stop.install()
+        launcher = trainer.strategy.launcher
+        self.stop.forward = launcher.kill if launcher is not None else None  # processes Lightning started
+        self.stop.deferring = True
+
+    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_over_signals(trainer)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_over_signals(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self.stop is not None and self.stop.deferring and self.stop.signal_name is not None:
+            self._set_flag(trainer, True)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.stop is not None and trainer.state.fn == TrainerFn.FITTING:
+            self._held = trainer.received_sigterm
+            self._set_flag(trainer, False)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.stop is not None and trainer.state.fn == TrainerFn.FITTING:
+            self._set_flag(trainer, self._held or (self.stop.deferring and self.stop.signal_name is not None))
+            self._held = False
+
+    def _release(self) -> None:
+        if self.stop is not None:
+            self.stop.deferring = False
+            self.stop.forward = None
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._release()
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):
+        self._release()
+        # Only fit's state is worth saving; while testing, the module holds the best weights, not the last ones.
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING:
             trainer.save_checkpoint(self.path)

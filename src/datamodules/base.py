@@ -61,6 +61,11 @@ class TensorDataModule(LightningDataModule):
         self.seed = seed
         self.splits: Splits | None = None
 
+    def data_identity(self) -> str:
+        """What identifies the data read from files, for ``resume=auto``; data generated from the config has
+        none beyond the config itself."""
+        return ""
+
     def build(self) -> Splits:
         """Return the (train, val, test) splits as ``TensorDataset(x, y)``."""
         raise NotImplementedError

@@ -1,12 +1,18 @@
-"""Decode a data set once into uint8 tensors; later starts load one file instead of parsing the originals."""
+"""Decode a data set once into uint8 tensors; later starts load one file instead of parsing the originals.
+
+Each cache file carries a checksum of its tensors, verified on every load: a damaged file (a full disk, a kill
+mid-copy) is decoded again with a warning that names it, never read as data or reported as a broken checkpoint.
+"""
 
 import hashlib
 import logging
-import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+
+from src.atomic_write import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +30,61 @@ def cache_path(cache_dir: Path, name: str, source: Path) -> Path:
     return cache_dir / f"{name}-{tag}.pt"
 
 
-def load_or_decode(path: Path, source_fingerprint: list, decode: Callable[[], Tensors]) -> Tensors:
-    """Load the cache when it matches the sources, else decode and write it atomically (temp file + rename)."""
-    if path.is_file():
+def checksum(tensors: Tensors) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(tensors):
+        tensor = tensors[key].contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{list(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).reshape(-1).numpy().data)
+    return digest.hexdigest()
+
+
+def _load_verified(path: Path, source_fingerprint: list) -> Tensors | None:
+    """The cached tensors, or None (with the reason logged) when there is no current, intact cache file."""
+    if not path.is_file():
+        return None
+    try:
         cached = torch.load(path, weights_only=True)
-        if cached.get("fingerprint") == source_fingerprint:
-            return cached["tensors"]
+        tensors, saved = cached["tensors"], cached.get("checksum")
+        intact = isinstance(tensors, dict) and saved == checksum(tensors)
+    except Exception as err:  # torch.load's errors on a damaged file vary (RuntimeError, EOFError, pickle's...)
+        log.warning("The data cache %s is damaged (%s: %s); decoding the data again", path, type(err).__name__, err)
+        return None
+    if not intact:
+        log.warning("The data cache %s fails its checksum; decoding the data again", path)
+        return None
+    if cached.get("fingerprint") != source_fingerprint:
         log.info("Sources changed since %s was written; decoding again", path)
+        return None
+    return tensors
+
+
+def _writable(directory: Path) -> OSError | None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            return None
+    except OSError as err:
+        return err
+
+
+def load_or_decode(path: Path, source_fingerprint: list, decode: Callable[[], Tensors]) -> Tensors:
+    """Load the cache when it is current and intact, else decode and write it atomically with its checksum. An
+    unwritable cache directory is found before decoding: the data is then decoded in memory, every run again."""
+    tensors = _load_verified(path, source_fingerprint)
+    if tensors is not None:
+        return tensors
+    unwritable = _writable(path.parent)
+    if unwritable is not None:
+        log.warning(
+            "Cannot write the data cache in %s (%s): decoding in memory, and again at every start; set "
+            "paths.cache_dir to a writable directory to decode once",
+            path.parent,
+            unwritable.strerror or unwritable,
+        )
+        return decode()
     tensors = decode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"fingerprint": source_fingerprint, "tensors": tensors}, tmp)
-    os.replace(tmp, path)
+    payload = {"fingerprint": source_fingerprint, "checksum": checksum(tensors), "tensors": tensors}
+    write_atomic(path, lambda file: torch.save(payload, file))
     log.info("Decoded into %s", path)
     return tensors

@@ -14,6 +14,7 @@ from src.datamodules.base import Splits, TensorDataModule
 from src.datamodules.device_loader import DeviceLoader
 from src.datamodules.image_cache import cache_path, fingerprint, load_or_decode
 from src.datamodules.readers import CIFAR10_FILES, MNIST_FILES, DataFileError, read_cifar10, read_mnist, verify
+from src.datamodules.source_digest import data_identity
 from src.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,11 @@ class VisionDataModule(TensorDataModule):
         self._ensure_files()
         path = cache_path(self.cache_dir, self.NAME, self.folder)
         return load_or_decode(path, fingerprint(self.folder, self.file_names), self._decode)
+
+    def data_identity(self) -> str:
+        """The digest of the source files' contents (remembered in the cache dir, so hashed once)."""
+        self._ensure_files()
+        return data_identity(self.folder, self.file_names, self.cache_dir)
 
     def prepare_data(self) -> None:
         self.load_tensors()  # once per machine, before the ranks set up: download, verify, decode into the cache

@@ -1,7 +1,7 @@
 """Checkpoint files both engines read: Lightning's layout (``state_dict`` with ``net.`` keys, ``epoch``, ...)."""
 
-import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from src.atomic_write import write_atomic
 from src.utils.errors import ConfigError
 
 PREFIX = "net."
@@ -16,15 +17,20 @@ REQUIRED_KEYS = ("state_dict", "epoch", "global_step")
 
 
 def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
-    """Write beside the target, flush to disk and rename over it: a crash mid-write never leaves a half file
-    under its name, only a hidden ``.*.tmp`` that nothing reads."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as file:
-        torch.save(checkpoint, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, lambda file: torch.save(checkpoint, file))
+
+
+def adopt(path: str | Path | None, old_dir: Path, new_dir: Path, copy: bool = True) -> Path | None:
+    """Where a checkpoint of a run resumed from ``old_dir`` lives in this run's ``new_dir``: copied there (by one
+    process: ``copy``), so a resumed run directory stands alone. Paths outside ``old_dir`` stay as they are."""
+    source = Path(path) if path else None
+    if source is None or source.parent != old_dir or not source.is_file():
+        return source
+    target = new_dir / source.name
+    if copy and not target.exists():
+        new_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return target
 
 
 def net_state(net: nn.Module) -> dict[str, torch.Tensor]:

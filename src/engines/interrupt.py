@@ -1,14 +1,25 @@
-"""SIGTERM (preemption) and Ctrl-C: stop after the current step, save a checkpoint, say how to resume."""
+"""SIGTERM (preemption) and Ctrl-C in every phase of a run, for both engines.
+
+Inside a training loop (``StopRequest.at_step_boundaries``) a signal only sets ``signal_name``: the loop stops
+after the current step and saves a checkpoint. Anywhere else (decoding data, setting up, testing) nothing unsaved
+is worth waiting for, so the signal stops the run at once with :class:`RunInterruptedError`; the checkpoints
+already written are what a resumed run continues. A second Ctrl-C always stops at once.
+"""
 
 import logging
+import os
 import shlex
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+
+from src.utils.errors import RunInterruptedError
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +42,53 @@ def interrupted_message(signal_name: str, epoch: int, step: int, checkpoint: str
 
 
 class StopRequest:
-    """While active, SIGTERM and SIGINT only set ``signal_name``; the loop checks it after each step. A second
-    Ctrl-C stops at once. Handlers can only be installed from the main thread; elsewhere this does nothing."""
+    """The run's handler of SIGTERM and SIGINT while active (main thread only; elsewhere it does nothing).
+
+    ``forward`` (set by an engine) passes the first deferred signal on to processes the run started itself."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
+        self.forward: Callable[[int], None] | None = None
+        self.deferring = False
         self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(signum).name
-        log.warning("%s received: stopping after the current step to save a checkpoint", self.signal_name)
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked data loader worker: the main process decides
+        name = signal.Signals(signum).name
+        if self.deferring and not (self.signal_name is not None and signum == signal.SIGINT):
+            if self.signal_name is None:
+                self.signal_name = name
+                log.warning("%s received: stopping after the current step to save a checkpoint", name)
+                if self.forward is not None:
+                    self.forward(signum)
+            return
+        again = " again" if self.signal_name is not None else ""
+        self.signal_name = name
+        raise RunInterruptedError(
+            f"{name}{again}: stopped at once, outside a training step (the checkpoints written so far are kept). "
+            f"To resume, run: {resume_command()}"
+        )
+
+    def install(self) -> None:
+        """(Re)claim both signals, e.g. over handlers a library registered after this one."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                previous = signal.signal(signum, self.handle)
+                self._previous.setdefault(signum, previous)
+
+    @contextmanager
+    def at_step_boundaries(self) -> Iterator["StopRequest"]:
+        """Within this block a signal waits for the training loop, which checks ``signal_name`` after each step."""
+        self.deferring = True
+        try:
+            yield self
+        finally:
+            self.deferring = False
 
     def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        self.install()
         return self
 
     def __exit__(self, *exc: object) -> None:

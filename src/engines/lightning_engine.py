@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from src.callbacks import SaveOnInterrupt
-from src.engines.interrupt import interrupted_message
+from src.engines.interrupt import StopRequest, interrupted_message
 from src.engines.result import FitResult
 from src.utils import builders
 from src.utils.errors import RunInterruptedError
@@ -18,23 +18,24 @@ from src.utils.errors import RunInterruptedError
 log = logging.getLogger(__name__)
 
 
-def fit_with_lightning(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module) -> FitResult:
+def fit_with_lightning(
+    cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module, stop: StopRequest
+) -> FitResult:
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     module = instantiate(cfg.module, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
     loggers = builders.build_loggers(cfg)
     callbacks = builders.build_callbacks(cfg, has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    saver = next((c for c in callbacks if isinstance(c, SaveOnInterrupt)), None)
+    if saver is not None:
+        saver.stop = stop
 
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    except SIGTERMException:
-        saver = next((c for c in callbacks if isinstance(c, SaveOnInterrupt)), None)
-        saved = str(saver.path) if saver else "nothing (callbacks.save_on_interrupt is off)"
-        signal_name = saver.signal_name if saver else "SIGTERM"
-        raise RunInterruptedError(
-            interrupted_message(signal_name, trainer.current_epoch, trainer.global_step, saved)
-        ) from None
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    except SIGTERMException:  # raised at a step boundary by SaveOnInterrupt; without it, signals stop at once
+        message = interrupted_message(saver.signal_name, trainer.current_epoch, trainer.global_step, str(saver.path))
+        raise RunInterruptedError(message) from None
+    metrics = {**module.resumed_metrics, **{name: float(value) for name, value in trainer.callback_metrics.items()}}
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint else ""
     if cfg.test:

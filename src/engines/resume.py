@@ -1,15 +1,14 @@
 """``resume=auto``: find this experiment's earlier runs; reuse a finished one, or continue the newest good checkpoint.
 
-Runs are matched by a fingerprint of their resolved config (paths and resume settings left out) saved in each
-``result.json``. A finished result is reused only if the source code is also unchanged; a checkpoint is resumed
-even after a code change (a fix is the usual reason to resume), with a warning.
+Runs are matched by a fingerprint saved in each ``result.json``: their resolved config (paths and resume settings
+left out) and the identity of the data they read (so other files at the same path never match, and the same files
+at another path do). A finished result is reused only if the source code is also unchanged; a checkpoint is
+resumed even after a code change (a fix is the usual reason to resume), with a warning. Every decision is logged.
 """
 
 import hashlib
 import json
 import logging
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from src.engines.checkpoints import load_net_weights, read_checkpoint
+from src.engines.liveness import is_alive
 from src.utils.errors import ConfigError
 from src.utils.resolvers import PROJECT_ROOT
 
@@ -29,12 +29,18 @@ RESUME_MODES = ("auto", "never")
 # Keys that say where and how a run is written, not what it computes.
 RUN_SPECIFIC_KEYS = ("paths", "resume", "ckpt_path", "print_config")
 SOURCE_FILES = ("src/**/*.py", "*.py")
+Run = tuple[Path, dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Fingerprint:
     config: str
     code: str
+    data: str = ""  # the data module's identity of the files it reads; "" for data generated from the config
+
+    def same_experiment(self, record: dict[str, Any]) -> bool:
+        saved = record.get("fingerprint") or {}
+        return saved.get("config") == self.config and saved.get("data", "") == self.data
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Resumption:
     checkpoint: Path | None = None
 
 
-def fingerprint(cfg: DictConfig) -> Fingerprint:
+def fingerprint(cfg: DictConfig, data_identity: str = "") -> Fingerprint:
     config = cfg.copy()
     with open_dict(config):
         for key in config.paths:  # interpolated into loggers, callbacks and data: neutral placeholders
@@ -59,38 +65,30 @@ def fingerprint(cfg: DictConfig) -> Fingerprint:
     for pattern in SOURCE_FILES:
         for path in sorted(PROJECT_ROOT.glob(pattern)):
             code.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + path.read_bytes())
-    return Fingerprint(config_digest, code.hexdigest()[:16])
+    return Fingerprint(config_digest, code.hexdigest()[:16], data_identity)
 
 
-def process_identity() -> dict[str, Any]:
-    """Saved with a running record, so a later run can tell a live run from one that was killed."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
-
-
-def _is_alive(record: dict[str, Any]) -> bool:
-    if record.get("status") != "running" or record.get("host") != socket.gethostname():
-        return False
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """``run_dir``'s ``result.json``, or None where there is none or it is not readable JSON (with a warning)."""
+    path = run_dir / "result.json"
+    if not path.is_file():
+        return None
     try:
-        os.kill(int(record["pid"]), 0)
-    except (KeyError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True  # another user's process holds that pid
-    return True
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        log.warning("Ignoring %s: not readable JSON", path)
+        return None
+    return record if isinstance(record, dict) else None
 
 
-def earlier_runs(search_root: Path, exclude: Path) -> list[tuple[Path, dict[str, Any]]]:
+def earlier_runs(search_root: Path, exclude: Path) -> list[Run]:
     """Run directories (single runs and sweep jobs) under ``search_root`` with a readable ``result.json``,
     newest first."""
     found = []
     for pattern in ("runs/*/result.json", "multiruns/*/*/result.json"):
         for path in search_root.glob(pattern):
-            if path.parent.resolve() == exclude.resolve():
-                continue
-            try:
-                found.append((path.parent, json.loads(path.read_text())))
-            except (OSError, ValueError):
-                log.warning("Ignoring %s: not readable JSON", path)
+            if path.parent.resolve() != exclude.resolve() and (record := read_record(path.parent)) is not None:
+                found.append((path.parent, record))
     return sorted(found, key=lambda run: run[1].get("started_at", ""), reverse=True)
 
 
@@ -107,20 +105,32 @@ def newest_good_checkpoint(run_dirs: list[Path]) -> Path | None:
     return None
 
 
-def find_resumption(cfg: DictConfig, search_root: Path, mine: Fingerprint) -> Resumption:
-    runs = [
-        (d, r)
-        for d, r in earlier_runs(search_root, exclude=Path(cfg.paths.output_dir))
-        if r.get("fingerprint", {}).get("config") == mine.config and not _is_alive(r)
-    ]
+def find_resumption(search_root: Path, mine: Fingerprint, own: Run | None, others: list[Run]) -> Resumption:
+    """Decide from the earlier runs of this experiment: ``own`` is what this run's directory already held (a
+    pinned ``hydra.run.dir`` or sweep dir run again), ``others`` the runs under ``search_root``."""
+    runs = []
+    for run_dir, record in ([own] if own is not None else []) + others:
+        if not mine.same_experiment(record):
+            continue
+        if is_alive(record):
+            log.info("resume=auto: skipping %s: it is still running (pid %s)", run_dir, record.get("pid"))
+            continue
+        runs.append((run_dir, record))
     for run_dir, record in runs:
-        if record.get("status") == "completed" and record["fingerprint"].get("code") == mine.code:
-            return Resumption(reuse=record, reuse_dir=run_dir)
+        if record.get("status") == "completed":
+            if record["fingerprint"].get("code") == mine.code:
+                log.info("resume=auto: reusing the finished run %s (resume=never trains again)", run_dir)
+                return Resumption(reuse=record, reuse_dir=run_dir)
+            log.info("resume=auto: not reusing the finished run %s: the source code changed since", run_dir)
     checkpoint = newest_good_checkpoint([d for d, r in runs if r.get("status") != "completed"])
-    if checkpoint is not None:
-        record = next(r for d, r in runs if d == checkpoint.parent.parent)
-        if record["fingerprint"].get("code") != mine.code:
-            log.warning("The source code changed since %s was written; resuming from it anyway", checkpoint)
+    if checkpoint is None:
+        why = f"{len(runs)} earlier runs of it left no readable checkpoint" if runs else "no earlier run of it"
+        log.info("resume=auto: starting fresh: %s under %s", why, search_root)
+        return Resumption()
+    run_dir, record = next((d, r) for d, r in runs if d == checkpoint.parent.parent)
+    log.info("resume=auto: continuing %s (%s run %s)", checkpoint, record.get("status"), run_dir)
+    if record["fingerprint"].get("code") != mine.code:
+        log.warning("The source code changed since %s was written; resuming from it anyway", checkpoint)
     return Resumption(checkpoint=checkpoint)
 
 

@@ -21,7 +21,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from src.callbacks.stop_on_non_finite import diverged_message, find_non_finite
-from src.engines.checkpoints import net_state, restore_rng_states, rng_states, save_atomic
+from src.engines.checkpoints import adopt, net_state, restore_rng_states, rng_states, save_atomic
 from src.engines.distributed import all_reduce_sum, barrier
 from src.engines.interrupt import StopRequest, interrupted_message
 from src.lit_modules.objectives import Objective
@@ -91,6 +91,7 @@ class ScratchTrainer:
         self.best_path: Path | None = None
         self.last_path: Path | None = None  # last.ckpt, once written
         self.bad_epochs = 0
+        self.metrics: dict[str, float] = {}  # the latest of each epoch metric; kept in checkpoints
 
     # ----------------------------------------------------------------- the loop
     def fit(
@@ -101,6 +102,7 @@ class ScratchTrainer:
         scheduler_config: dict[str, Any] | None,
         train_loader: Iterable,
         val_loader: Iterable,
+        stop: StopRequest,
         resume_from: dict[str, Any] | None = None,
     ) -> dict[str, float]:
         s = self.settings
@@ -120,8 +122,7 @@ class ScratchTrainer:
         )
         partial_epoch = self._restore(resume_from, optimizer, schedule) if resume_from is not None else None
 
-        metrics: dict[str, float] = {}
-        with StopRequest() as stop:
+        with stop.at_step_boundaries():
             for epoch in range(self.epoch, s.max_epochs):
                 self.epoch = epoch
                 set_epoch(train_loader, epoch)
@@ -133,22 +134,22 @@ class ScratchTrainer:
                 validated = (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:
                     new |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
-                metrics |= new  # validation metrics stay those of the last validated epoch
+                self.metrics |= new  # validation metrics stay those of the last validated epoch
                 self.log_metrics({**lr, **new, "epoch": epoch})
                 if schedule is not None and schedule["interval"] == "epoch":
                     scheduler = schedule["scheduler"]
                     if not isinstance(scheduler, ReduceLROnPlateau):
                         scheduler.step()
                     elif validated:
-                        scheduler.step(metrics[schedule["monitor"]])
-                if self._end_of_epoch(model, optimizer, schedule, metrics[s.monitor] if validated else None):
+                        scheduler.step(self.metrics[schedule["monitor"]])
+                if self._end_of_epoch(model, optimizer, schedule, self.metrics[s.monitor] if validated else None):
                     log.info("Early stopping: %s did not improve in %d validations", s.monitor, s.patience)
                     break
                 if self._stop_requested(stop):
                     saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written
                     self._interrupt(stop, None if saved else self._checkpoint(model, optimizer, schedule))
         self.epoch = min(self.epoch + 1, s.max_epochs)  # epochs done; a run resumed after its last one trains none
-        return metrics
+        return dict(self.metrics)
 
     def _train_epoch(
         self, model, loss_fn, metrics, optimizer, schedule, loader, objective, stop: StopRequest, partial=None
@@ -311,6 +312,7 @@ class ScratchTrainer:
                 "last_path": str(self.last_path) if self.last_path else None,
             },
             "rng": rng_states(),
+            "metrics": dict(self.metrics),
         }
 
     def _restore(
@@ -328,10 +330,17 @@ class ScratchTrainer:
         self.global_step = checkpoint["global_step"]
         best = checkpoint.get("best", {})
         self.best_score, self.bad_epochs = best.get("score"), best.get("bad_epochs", 0)
-        self.best_path = Path(best["path"]) if best.get("path") else None
-        self.last_path = Path(best["last_path"]) if best.get("last_path") else None
+        best_path, last_path = best.get("path"), best.get("last_path")
+        new_dir = self.settings.checkpoint_dir
+        if new_dir is not None and (best_path or last_path):  # resumed into another run directory: keep copies
+            old_dir = Path(best_path or last_path).parent
+            best_path = adopt(best_path, old_dir, new_dir, copy=self.rank == 0)
+            last_path = adopt(last_path, old_dir, new_dir, copy=self.rank == 0)
+        self.best_path = Path(best_path) if best_path else None
+        self.last_path = Path(last_path) if last_path else None
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])
+        self.metrics = dict(checkpoint.get("metrics", {}))
         return partial
 
     # ----------------------------------------------------------------- logging and progress

@@ -11,6 +11,7 @@ from torch import nn
 
 from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import init_distributed
+from src.engines.interrupt import StopRequest
 from src.engines.result import FitResult
 from src.engines.scratch import LoopSettings, ScratchTrainer
 from src.lit_modules.objectives import make_objective
@@ -69,7 +70,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
     )
 
 
-def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module) -> FitResult:
+def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module, stop: StopRequest) -> FitResult:
     device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)))
     datamodule.place(device, rank, world_size)
     datamodule.prepare_data()
@@ -84,7 +85,9 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
 
     status = "failed"
     try:
-        metrics = loop.fit(net, objective, instantiate(cfg.optimizer), scheduler, train_loader, val_loader, resume)
+        metrics = loop.fit(
+            net, objective, instantiate(cfg.optimizer), scheduler, train_loader, val_loader, stop, resume
+        )
         if cfg.test:
             if loop.tested_checkpoint is not None:
                 load_net_weights(loop.tested_checkpoint, net)

@@ -45,6 +45,7 @@ class SupervisedModule(LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.test_time_flip, self.test_time_shift = test_time_flip, test_time_shift
+        self.resumed_metrics: dict[str, float] = {}  # the epoch metrics saved with the checkpoint fit resumed from
         objective = make_objective(task, num_outputs, loss, label_smoothing)
         self.loss_fn = objective.loss
         self.to_predictions = objective.to_predictions
@@ -123,12 +124,15 @@ class SupervisedModule(LightningModule):
         return self.predict(batch[0])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Lightning keeps no RNG state in checkpoints; without it a resumed run draws other dropout masks.
+        # Lightning keeps no RNG state in checkpoints; without it a resumed run draws other dropout masks. Nor the
+        # latest epoch metrics, which a run resumed after its last epoch would otherwise not report at all.
         checkpoint["rng"] = rng_states()
+        checkpoint["metrics"] = {name: float(value) for name, value in self.trainer.callback_metrics.items()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])
+        self.resumed_metrics = checkpoint.get("metrics", {})
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())

@@ -1,7 +1,6 @@
 """``result.json`` in every run directory: a run that did not finish never looks like one that did."""
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,14 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from src.atomic_write import write_atomic
 from src.utils.errors import RunInterruptedError
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temporary file and rename it over the target, so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, lambda file: file.write(json.dumps(data, indent=2, default=str).encode()))
 
 
 class RunRecord(dict):
@@ -33,8 +30,9 @@ class RunRecord(dict):
 
 @contextmanager
 def recorded_run(output_dir: Path, write: bool = True) -> Iterator[RunRecord]:
-    """Yield the record to fill in; it is saved as ``running``, then ``completed``, ``interrupted`` or ``failed``
-    with the reason. With ``write=False`` (processes other than rank 0) nothing is written."""
+    """Yield the record to fill in; the caller saves it as ``running`` once it knows what the run continues (until
+    then an earlier run's record in this directory stays as it was), and it ends ``completed``, ``interrupted`` or
+    ``failed`` with the reason. With ``write=False`` (processes other than rank 0) nothing is written."""
     if write:
         output_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord(
@@ -43,7 +41,6 @@ def recorded_run(output_dir: Path, write: bool = True) -> Iterator[RunRecord]:
         started_at=datetime.now(timezone.utc).isoformat(),
     )
     start = time.perf_counter()
-    record.save()
     try:
         yield record
     except (RunInterruptedError, KeyboardInterrupt) as err:
