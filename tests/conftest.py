@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,36 @@ needs_cifar10 = pytest.mark.skipif(
     not (REAL_DATA_DIR / "cifar-10-batches-py" / "test_batch").is_file(),
     reason=f"real CIFAR-10 files not in {REAL_DATA_DIR} (set REAL_DATA_DIR)",
 )
+
+
+# Every run writes into its own directory (pytest's tmp_path here): a file that appears in the repository during the
+# suite was written outside one, and fails the session.
+HOUSEKEEPING = (".pytest_cache/", ".ruff_cache/", ".venv/", "__pycache__/", ".egg-info/")
+
+
+def _repository_entries() -> set[str]:
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored=matching"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    return {line[3:] for line in listed if line[:2] in ("??", "!!") and not line.endswith(HOUSEKEEPING)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
+        session.config.stash[ENTRIES_BEFORE] = _repository_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput") or ENTRIES_BEFORE not in session.config.stash:
+        return
+    written = sorted(_repository_entries() - session.config.stash[ENTRIES_BEFORE])
+    if written:
+        print(f"\nFiles written outside a run directory, into the repository: {', '.join(written)}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+ENTRIES_BEFORE = pytest.StashKey[set[str]]()

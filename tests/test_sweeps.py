@@ -125,6 +125,29 @@ def test_diverging_job_is_reported_failed_and_the_others_finish(tmp_path: Path) 
     assert "1 failed or unfinished" in (sweep_dir / "summary.md").read_text()
 
 
+def test_sweep_whose_every_job_failed_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    done, sweep_dir = multirun(tmp_path, "experiment=linear_perceptron", "trainer.max_epochs=2", "optimizer.lr=1e3,1e4")
+    assert done.returncode == 1
+    assert (
+        "Every job of the sweep failed (2 of 2); the first: DivergedError: train/loss is" in done.stdout + done.stderr
+    )
+    assert [r["status"] for r in summary(sweep_dir)] == ["failed", "failed"]
+
+
+def test_rerun_in_a_pinned_sweep_dir_reuses_its_finished_jobs_in_place(tmp_path: Path) -> None:
+    pinned = tmp_path / "sweep"
+    command = [sys.executable, "train.py", "-m", f"hydra.sweep.dir={pinned}", f"paths.log_dir={tmp_path}", *QUIET]
+    command += [*XOR, "trainer.max_epochs=2", "seed=1,2"]
+    for _ in range(2):
+        done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    for job in ("0", "1"):
+        record = json.loads((pinned / job / "result.json").read_text())
+        assert record["status"] == "completed" and record["reused_from"] == str(pinned / job)
+        assert not list((pinned / job / "checkpoints").glob("*-v1.ckpt"))
+    assert f"resume=auto: reusing the finished run {pinned / '0'}" in done.stdout + done.stderr
+
+
 def test_optuna_search_runs_its_trials_and_reports(tmp_path: Path) -> None:
     done, sweep_dir = multirun(
         tmp_path,

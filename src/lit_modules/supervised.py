@@ -13,7 +13,6 @@ from src.engines.checkpoints import restore_rng_states, rng_states
 from src.lit_modules.objectives import make_objective
 from src.lit_modules.schedulers import build_scheduler
 from src.lit_modules.test_time import evaluation_outputs
-from src.utils.figures import publish_confusion_matrix
 
 OptimizerFactory = Callable[..., Optimizer]
 
@@ -107,10 +106,6 @@ class SupervisedModule(LightningModule):
         if self.test_confusion is not None:
             self.confusion_matrix = self.test_confusion.compute().cpu()
             self.test_confusion.reset()
-            if self.trainer.is_global_zero and not self.trainer.fast_dev_run:
-                publish_confusion_matrix(
-                    self.confusion_matrix, self.trainer.default_root_dir, self.loggers, self.global_step
-                )
 
     def evaluation_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """The outputs validation and testing score: with the run's test-time augmentation."""

@@ -1,4 +1,4 @@
-"""Hydra callback: every multirun ends with its report in the sweep directory."""
+"""Hydra callback: every multirun ends with its report in the sweep directory, and fails when every job did."""
 
 import logging
 from pathlib import Path
@@ -20,3 +20,8 @@ class SweepReport(Callback):
         log.info("Sweep report: %s (%d jobs, %d failed)", sweep_dir / "summary.md", len(jobs), len(failed))
         for job in failed:
             log.warning("Job %s (%s) %s: %s", job.name, job.overrides, job.status, job.error)
+        if jobs and len(failed) == len(jobs):
+            log.error(
+                "Every job of the sweep failed (%d of %d); the first: %s", len(failed), len(jobs), failed[0].error
+            )
+            raise SystemExit(1)
