@@ -1,8 +1,12 @@
 """Two CPU processes (gloo) equal one process on the same global batch, for both engines, in one run directory."""
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +62,81 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(make_cfg,
     ]
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-6)
+
+
+def rank_processes(marker: str) -> dict[int, int]:
+    """{rank: pid} of the running processes whose command line holds ``marker`` and that know their rank."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or marker not in (proc / "cmdline").read_text():
+                continue
+            env = dict(item.split("=", 1) for item in (proc / "environ").read_text().split("\0") if "=" in item)
+        except OSError:
+            continue
+        if "MASTER_PORT" in env and ("RANK" in env or "LOCAL_RANK" in env):
+            found[int(env.get("RANK", env.get("LOCAL_RANK")))] = int(proc.name)
+    return found
+
+
+LONGER = ["data.n=2000", "trainer.max_epochs=4"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds the processes of each rank in /proc")
+@pytest.mark.parametrize("engine", ["lightning", "scratch"])
+def test_ddp_process_killed_ends_the_run_at_once_and_resume_auto_continues_to_the_uninterrupted_result(
+    make_cfg, tmp_path: Path, engine: str
+) -> None:
+    logs = tmp_path / "ddp"
+    command = [*LAUNCH[engine], *COMMON, *LONGER, "data.batch_size=16", f"paths.log_dir={logs}"]
+    run = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(logs.glob("train/runs/*/checkpoints/last.ckpt")):  # an epoch done
+        assert time.monotonic() < deadline and run.poll() is None, "no epoch finished"
+        time.sleep(0.05)
+    os.kill(rank_processes(str(logs))[1], signal.SIGKILL)
+    started = time.monotonic()
+    run.wait(timeout=60)  # the survivors notice the lost peer: no hang
+    assert run.returncode != 0 and time.monotonic() - started < 60
+    [first] = (logs / "train" / "runs").iterdir()
+    assert json.loads((first / "result.json").read_text())["status"] != "completed"
+
+    done = subprocess.run([*command, "resume=auto"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    [resumed] = [json.loads(p.read_text()) for p in logs.glob("train/runs/*/result.json") if p.parent != first]
+    assert resumed["status"] == "completed" and resumed["resumed_from"].startswith(str(first))
+    single_cfg = make_cfg(f"engine={engine}", *COMMON, *LONGER, "data.batch_size=32")
+    train(single_cfg)
+    single = read_result(single_cfg)
+    assert resumed["global_step"] == single["global_step"]
+    for name in ("val/loss", "test/loss", "test/acc"):
+        assert resumed["metrics"][name] == pytest.approx(single["metrics"][name], rel=1e-4), name
+
+
+def test_two_machines_on_localhost_equal_one_process(make_cfg, tmp_path: Path) -> None:
+    """What the README's several-machines instructions do, with one gloo process per "machine"."""
+    single_cfg = make_cfg("engine=lightning", *COMMON, "data.batch_size=32")
+    train(single_cfg)
+    logs = tmp_path / "nodes"
+    command = [*LAUNCH["lightning"], "trainer.devices=1", "trainer.num_nodes=2", *COMMON, "data.batch_size=16"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rendezvous = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2"}
+    machines = [
+        subprocess.Popen(
+            [*command, f"paths.log_dir={logs}"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **rendezvous, "NODE_RANK": str(node)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for node in (0, 1)
+    ]
+    outputs = [machine.communicate(timeout=300)[0] for machine in machines]
+    assert [m.returncode for m in machines] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    [record] = [json.loads(p.read_text()) for p in logs.glob("train/runs/*/result.json")]  # machine 0 writes it
+    single = read_result(single_cfg)
+    for name in ("train/loss", "val/loss", "test/loss", "test/acc"):
+        assert record["metrics"][name] == pytest.approx(single["metrics"][name], rel=1e-4), name

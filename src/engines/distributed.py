@@ -16,7 +16,9 @@ def world() -> tuple[int, int, int]:
 
 
 def is_rank_zero() -> bool:
-    return world()[0] == 0
+    """The one process that writes the run's record and files. On machine ``NODE_RANK`` > 0 of a Lightning run over
+    several machines, no process is, whatever its local rank."""
+    return world()[0] == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
 def init_distributed(use_cuda: bool) -> tuple[torch.device, int, int]:
