@@ -29,6 +29,7 @@ def test_speedrun_steps_read_nothing_on_the_host(tmp_path: Path, engine: str) ->
         "experiment=mnist_speedrun",
         f"engine={engine}",
         f"paths.data_dir={tmp_path / 'data'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
         "paths.log_dir=" + str(tmp_path / "logs"),
         "data.verify_checksums=false",
         "data.val_size=16",
