@@ -17,7 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from src.tasks import Task
 from src.utils.checks import check_test_time_augmentation
-from src.utils.console import print_metrics
+from src.utils.console import print_metrics, quiet_third_party
 from src.utils.errors import RunError, exit_on_run_error
 from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure, save
 from src.utils.image_folder import load_image_folder
@@ -26,6 +26,7 @@ from src.utils.resolvers import register_resolvers
 from src.utils.runs import load_run_config, rebuild
 
 register_resolvers()
+quiet_third_party()
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
@@ -104,7 +105,7 @@ def main(cfg: DictConfig) -> None:
     with exit_on_run_error(log):
         metrics = evaluate(cfg)
     if metrics:
-        print_metrics(metrics, title=f"{cfg.split} metrics of {cfg.ckpt_path}", caption=str(cfg.paths.output_dir))
+        print_metrics(metrics, title=f"{cfg.split} metrics of {cfg.ckpt_path}", output_dir=str(cfg.paths.output_dir))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ import onnxruntime
 import torch
 from omegaconf import DictConfig, open_dict
 
-from src.utils.console import print_metrics
+from src.utils.console import print_metrics, quiet_third_party
 from src.utils.errors import RunError, exit_on_run_error
 from src.utils.resolvers import register_resolvers
 from src.utils.runs import load_run_config, rebuild
 
 register_resolvers()
+quiet_third_party()
 log = logging.getLogger(__name__)
 
 

@@ -4,6 +4,7 @@ check -> seed -> instantiate -> fit and test (Lightning, or ``engine=scratch``) 
 """
 
 import logging
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,15 +38,18 @@ from src.engines.scratch_engine import fit_from_scratch
 from src.tasks import Task
 from src.utils import builders
 from src.utils.checks import check_config, check_free_space, check_writable
-from src.utils.console import print_config, print_metrics
+from src.utils.console import print_config, print_metrics, quiet_third_party
 from src.utils.errors import ConfigError, RunError, RunInterruptedError
 from src.utils.figures import predicted_vs_true_figure, save
+from src.utils.open_arguments import open_arguments
 from src.utils.predict import predictions_and_targets
+from src.utils.preflight import command_line_problems
 from src.utils.resolvers import PROJECT_ROOT, register_resolvers
 from src.utils.run_record import recorded_run
 from src.utils.suggest import print_override_suggestions
 
 register_resolvers()
+quiet_third_party()
 log = logging.getLogger(__name__)
 
 
@@ -77,7 +81,10 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         raise ConfigError(f"{output_dir} is in use by a live run (pid {previous['pid']}); wait for it or pick another")
     with recorded_run(output_dir, write=is_rank_zero()) as record:
         check_config(cfg, engines=ENGINES)
+        if cfg.print_config and is_rank_zero():
+            print_config(cfg)  # once it is known to be runnable: a refused run prints its reason alone
         datamodule = builders.build_datamodule(cfg)
+        builders.set_up_data(datamodule)
         mine = fingerprint(cfg, datamodule.data_identity())
         found = _resumption(cfg, mine, (output_dir, previous) if previous is not None else None)
         resumed_from = str(found.checkpoint) if found.checkpoint is not None else cfg.ckpt_path
@@ -97,7 +104,7 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
         check_free_space(output_dir, net)
         if resumed_from:
-            check_resumable(resumed_from, net, instantiate(cfg.optimizer))
+            check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"))
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
         result = ENGINES[cfg.engine](run_cfg, datamodule, net, stop)
@@ -134,8 +141,6 @@ def _in_multirun() -> bool:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
-    if cfg.print_config and is_rank_zero():
-        print_config(cfg)
     try:
         value, metrics = train(cfg)
     except RunInterruptedError as err:
@@ -151,12 +156,16 @@ def main(cfg: DictConfig) -> float:
             raise SystemExit(1) from None
         raise
     if is_rank_zero():
-        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", caption=str(cfg.paths.output_dir))
+        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", output_dir=str(cfg.paths.output_dir))
     return value
 
 
 if __name__ == "__main__":
     agree_on_run_name()  # torchrun: one run directory for all processes
+    if problems := command_line_problems(sys.argv[1:], PROJECT_ROOT / "configs"):
+        print("\n".join(problems), file=sys.stderr)
+        raise SystemExit(1)
+    sys.argv[1:] = open_arguments(sys.argv[1:], PROJECT_ROOT / "configs")
     try:
         main()
     except SystemExit as stop:

@@ -40,8 +40,51 @@ def test_bad_value_exits_1_with_one_message_and_a_failed_record(tmp_path: Path) 
     assert not (run / "checkpoints").exists()
 
 
-def test_unknown_option_is_hydras_message_listing_the_options(tmp_path: Path) -> None:
+def test_unknown_option_is_one_line_naming_the_closest_and_all_options(tmp_path: Path) -> None:
     done = run_train(tmp_path, "optimizer=adamx")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "optimizer=adamx is not an option of optimizer; did you mean optimizer=adam? "
+        "(options: adam, adamw, rmsprop, sgd)\n"
+    )
+
+
+def test_trainer_and_callback_arguments_the_yaml_does_not_list_work_as_lightning_spells_them(tmp_path: Path) -> None:
+    done = run_train(
+        tmp_path,
+        "trainer.fast_dev_run=true",
+        "trainer.max_time=00:00:10:00",
+        "trainer.num_sanity_val_steps=0",
+        "callbacks.early_stopping.verbose=true",
+        "print_config=false",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = run_dirs(tmp_path)
+    config = (run / "config.yaml").read_text()
+    assert "fast_dev_run: true" in config and "max_time: 00:00:10:00" in config and "verbose: true" in config
+
+
+def test_top_level_typo_of_a_nested_key_is_refused_with_that_key(tmp_path: Path) -> None:
+    done = run_train(tmp_path, "+max_epochs=1", "print_config=false")
     assert done.returncode == 1
-    assert "Could not find 'optimizer/adamx'" in done.stderr and "adamw" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "+max_epochs=1 adds a top-level key 'max_epochs' that nothing reads; did you mean trainer.max_epochs=1?" in (
+        done.stdout
+    )
+
+
+def test_refused_run_prints_its_reason_not_the_config_tree(tmp_path: Path) -> None:
+    done = run_train(tmp_path, "monitor=val/accuracy")  # print_config is on by default
+    assert done.returncode == 1 and "_target_" not in done.stdout
+    assert done.stdout.strip().endswith(
+        "monitor='val/accuracy' is not a metric this run logs; choose one of "
+        "['val/loss', 'val/acc', 'train/loss', 'train/acc']"
+    )
+
+
+def test_normal_run_prints_no_third_party_tips_or_deprecations_and_its_directory_on_one_line(tmp_path: Path) -> None:
+    done = run_train(tmp_path, "trainer.max_epochs=1", "print_config=false")
+    assert done.returncode == 0
+    output = done.stdout + done.stderr
+    assert "Tip:" not in output and "LeafSpec" not in output and "already configured" not in output
+    [run] = run_dirs(tmp_path)
+    assert f"Written to {run}\n" in done.stdout

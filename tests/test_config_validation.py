@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from src.utils.errors import ConfigError, RunError
+from src.utils.open_arguments import open_arguments
 from src.utils.resolvers import PROJECT_ROOT
 from src.utils.suggest import override_suggestions
 from tests.conftest import compose_train_config, read_result
@@ -48,6 +49,17 @@ MALFORMED = [
     ("resume=maybe", r"^resume='maybe' is not a resume mode; choose auto, never or null"),
     ("monitor=val/accuracy", r"^monitor='val/accuracy' is not a metric this run logs; choose one of \['val/loss', "),
     ("scheduler=plateau trainer.check_val_every_n_epoch=2", r"scheduler.monitor=val/loss every epoch, but trainer"),
+    # metrics this run never logs, loops that would never run what is followed: refused before the first epoch
+    ("optimized_metric=test/loss test=false", r"^optimized_metric='test/loss' is not a metric this run logs \(test/ metrics exist only with test=true\); choose one of \['val/loss', 'val/acc', 'train/loss', 'train/acc'\]$"),  # noqa: E501
+    ("callbacks.early_stopping.monitor=val/f1", r"^callbacks.early_stopping.monitor='val/f1' is not a metric this run logs; choose one of \['val/loss', "),  # noqa: E501
+    ("callbacks.model_checkpoint.monitor=test/acc", r"^callbacks.model_checkpoint.monitor='test/acc' is not a metric this run logs \(test/ metrics"),  # noqa: E501
+    ("scheduler=plateau scheduler.monitor=val/lost", r"^scheduler.monitor='val/lost' is not a metric this run logs"),
+    ("scheduler=step scheduler.interval=batch", r"^scheduler.interval='batch' is not an interval; choose step or epoch$"),  # noqa: E501
+    ("trainer.max_epochs=2 trainer.check_val_every_n_epoch=3", r"^trainer.check_val_every_n_epoch=3 is larger than trainer.max_epochs=2: this run never validates, but val/loss follow validation; set trainer.check_val_every_n_epoch <= 2$"),  # noqa: E501
+    ("trainer.limit_train_batches=0", r"^trainer.limit_train_batches=0 runs no train batch; use a count >= 1 or a fraction in \(0, 1\], e.g. 0.25$"),  # noqa: E501
+    ("trainer.limit_val_batches=0", r"^trainer.limit_val_batches=0 runs no val batch \(0 turns validation off, but val/loss must be validated\)"),  # noqa: E501
+    ("trainer.limit_test_batches=0", r"^trainer.limit_test_batches=0 runs no test batch \(to skip testing, set test=false\)"),  # noqa: E501
+    ("trainer.limit_val_batches=-0.5", r"^trainer.limit_val_batches=-0.5 runs no val batch; use a count >= 1"),
     # what this machine or file system cannot do
     ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),
     pytest.param("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu", marks=NEEDS_NO_GPU),
@@ -65,6 +77,34 @@ def test_malformed_config_is_refused_at_start_with_a_specific_message(make_cfg, 
     assert sorted(p.name for p in Path(cfg.paths.output_dir).iterdir()) == ["result.json"]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.n=10", "data.splits=[0.9,0.05,0.05]"], r"^data: n=10 is too small for splits \[0.9, 0.05, 0.05\]"),
+        (
+            ["data.splits=[0.5,0.5]"],
+            r"^data: splits must be three positive fractions \(train, val, test\) summing to 1",
+        ),
+    ],
+)
+def test_data_that_cannot_be_split_is_one_line_before_training(make_cfg, overrides: list[str], message: str) -> None:
+    cfg = make_cfg(*overrides)
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_checkpoint_past_max_epochs_is_refused_before_training(make_cfg) -> None:
+    first = make_cfg("trainer.max_epochs=3")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=False)
+    checkpoint["epoch"] = 5  # as saved by a longer run
+    torch.save(checkpoint, last)
+    with pytest.raises(ConfigError, match=rf"^{last} was saved at epoch 5, past trainer.max_epochs=3: this run would"):
+        train(make_cfg("trainer.max_epochs=3", f"ckpt_path={last}"))
+
+
 def test_data_config_that_lies_about_its_data_is_refused(make_cfg) -> None:
     cfg = make_cfg("data=xor", "data.num_outputs=3")
     with pytest.raises((RunError, ValueError), match=r"num_outputs"):
@@ -79,6 +119,9 @@ def test_data_config_that_lies_about_its_data_is_refused(make_cfg) -> None:
         (["trainer.max_epoch=3", "seed=1"], ["did you mean trainer.max_epochs=3?"]),
         (["optimiser.lr=0.1"], ["did you mean optimizer.lr=0.1?"]),
         (["trainer.max_epochs=3"], []),  # every key exists: nothing to suggest
+        (["trainer.gradient_clip_val=0.5"], []),  # a key whose default is null exists too
+        (["trainer.fast_dev_rn=true"], ["did you mean trainer.fast_dev_run=true?"]),  # a Trainer argument not in YAML
+        (["++trainer.overfit_batches=2"], []),  # added on purpose
     ],
 )
 def test_mistyped_command_line_key_gets_the_closest_real_key(overrides: list[str], expected: list[str]) -> None:
@@ -92,3 +135,41 @@ def test_trainer_options_pass_the_schema(tmp_path: Path) -> None:
 
     for path in sorted((PROJECT_ROOT / "configs" / "trainer").glob("*.yaml")):
         check_schema(compose_train_config([f"trainer={path.stem}"], tmp_path / "run"))
+
+
+def test_any_trainer_or_callback_argument_is_set_as_lightning_spells_it_and_typos_are_left_to_hydra() -> None:
+    args = [
+        "trainer.fast_dev_run=true",
+        "trainer.max_time=00:00:10:00",
+        "trainer.max_epochs=3",
+        "callbacks.early_stopping.verbose=true",
+        "callbacks.model_checkpoint.save_weights_only=true",
+        "trainer.fast_dev_rn=true",
+        "+trainer.overfit_batches=2",
+        "model.hidden_sizes=[8]",
+        "-m",
+    ]
+    assert open_arguments(args, PROJECT_ROOT / "configs") == [
+        "++trainer.fast_dev_run=true",
+        "++trainer.max_time=00:00:10:00",
+        "++trainer.max_epochs=3",
+        "++callbacks.early_stopping.verbose=true",
+        "++callbacks.model_checkpoint.save_weights_only=true",
+        "trainer.fast_dev_rn=true",
+        "+trainer.overfit_batches=2",
+        "model.hidden_sizes=[8]",
+        "-m",
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["++trainer.overfit_batches=2", "trainer.max_epochs=2"],
+        ["++trainer.val_check_interval=0.5", "++trainer.num_sanity_val_steps=0", "trainer.max_epochs=1"],
+    ],
+)
+def test_trainer_arguments_the_yaml_does_not_list_run(make_cfg, overrides: list[str]) -> None:
+    cfg = make_cfg(*overrides)
+    train(cfg)
+    assert read_result(cfg)["status"] == "completed"

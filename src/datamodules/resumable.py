@@ -30,7 +30,8 @@ class ResumableDataLoader(DataLoader):
     sampler: ResumableSampler
 
     def __iter__(self) -> Iterator[Any]:
-        self.batches_served = self.sampler.skip // self.batch_size
+        # Lightning swaps in a plain sampler for some loops (trainer.overfit_batches); those start at the beginning.
+        self.batches_served = getattr(self.sampler, "skip", 0) // self.batch_size
         for batch in super().__iter__():
             self.batches_served += 1
             yield batch
@@ -39,4 +40,5 @@ class ResumableDataLoader(DataLoader):
         return {"batches_served": getattr(self, "batches_served", 0)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.skip = state["batches_served"] * self.batch_size
+        if isinstance(self.sampler, ResumableSampler):
+            self.sampler.skip = state["batches_served"] * self.batch_size

@@ -134,10 +134,17 @@ def find_resumption(search_root: Path, mine: Fingerprint, own: Run | None, other
     return Resumption(checkpoint=checkpoint)
 
 
-def check_resumable(path: str | Path, net: nn.Module, make_optimizer: Callable[..., Optimizer]) -> None:
-    """Refuse a checkpoint that cannot continue this run, before any training: unreadable, another model, or
-    another optimizer (whose saved state would not fit)."""
+def check_resumable(
+    path: str | Path, net: nn.Module, make_optimizer: Callable[..., Optimizer], max_epochs: int | None
+) -> None:
+    """Refuse a checkpoint that cannot continue this run, before any training: unreadable, another model, another
+    optimizer (whose saved state would not fit), or already past this run's last epoch."""
     checkpoint = load_net_weights(path, net)
+    if max_epochs is not None and max_epochs >= 0 and checkpoint["epoch"] > max_epochs:
+        raise ConfigError(
+            f"{path} was saved at epoch {checkpoint['epoch']}, past trainer.max_epochs={max_epochs}: this run would "
+            f"train nothing; raise trainer.max_epochs to train on, or evaluate it with python eval.py ckpt_path={path}"
+        )
     states = checkpoint.get("optimizer_states") or []
     if not states:
         raise ConfigError(f"{path} holds no optimizer state; to start from its weights use init_weights={path}")

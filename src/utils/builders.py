@@ -73,6 +73,17 @@ def build_datamodule(cfg: DictConfig) -> LightningDataModule:
     return instantiate(cfg.data)
 
 
+def set_up_data(datamodule: LightningDataModule) -> None:
+    """Build the splits before anything else, so data that cannot be split as configured (an empty split, a
+    validation set as large as the data) is one line now; inside Lightning's fit it would end in a traceback."""
+    try:
+        datamodule.setup("fit")
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"data: {err}") from None
+
+
 def init_from_data(net: nn.Module, datamodule: LightningDataModule) -> None:
     """Networks whose first weights depend on the data (``model.whiten_stem=true``) declare how many training
     inputs they want in ``data_init_samples`` and take them in ``init_from_data``; others are left alone."""

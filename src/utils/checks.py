@@ -3,10 +3,11 @@
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torch import nn
 
@@ -94,11 +95,90 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
             f"trainer.check_val_every_n_epoch={every} validates every {every} epochs; set it to 1 or pick a scheduler "
             "that needs no metric (step, cosine, onecycle)"
         )
+    check_metric_names(cfg)
+    check_loop_limits(cfg)
+    check_added_keys(cfg)
+
+
+def _leaf_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
+    for key in node:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            yield from _leaf_keys(child, path)
+        else:
+            yield path
+
+
+def check_added_keys(cfg: DictConfig) -> None:
+    """``+max_epochs=1`` adds a top-level key nothing reads, and the run would train on the default: when the name
+    is that of a deeper key, it was meant."""
+    if not HydraConfig.initialized():
+        return
+    nested = {path.rsplit(".", 1)[-1]: path for path in _leaf_keys(cfg) if "." in path}
+    for override in HydraConfig.get().overrides.task:
+        key, _, value = override.lstrip("+").partition("=")
+        if override.startswith("+") and "." not in key and key in nested:
+            raise ConfigError(
+                f"{override} adds a top-level key {key!r} that nothing reads; did you mean {nested[key]}={value}?"
+            )
+
+
+def monitored_metrics(cfg: DictConfig) -> dict[str, str]:
+    """Every key that names a metric to follow during fit, with the metric it names."""
+    keys = {"monitor": cfg.monitor}
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        if callback and callback.get("monitor"):
+            keys[f"callbacks.{name}.monitor"] = callback.monitor
+    if (cfg.get("scheduler") or {}).get("monitor"):
+        keys["scheduler.monitor"] = cfg.scheduler.monitor
+    return keys
+
+
+def check_metric_names(cfg: DictConfig) -> None:
+    """A metric named anywhere must be one this task logs in a stage this run has: caught now, not after the first
+    epoch (a monitor) or after the whole run (``optimized_metric``)."""
     names = logged_metric_names(cfg)
-    for key, stages in (("monitor", ("val", "train")), ("optimized_metric", ("val", "train", "test"))):
-        choices = [f"{stage}/{name}" for stage in stages for name in names]
-        if cfg[key] not in choices:
-            raise ConfigError(f"{key}={cfg[key]!r} is not a metric this run logs; choose one of {choices}")
+    fit_choices = [f"{stage}/{name}" for stage in ("val", "train") for name in names]
+    test_choices = [f"test/{name}" for name in names]
+    keys = {**monitored_metrics(cfg), "optimized_metric": cfg.optimized_metric}
+    for key, metric in keys.items():
+        choices = fit_choices + (test_choices if key == "optimized_metric" and cfg.test else [])
+        if metric in choices:
+            continue
+        why = " (test/ metrics exist only with test=true)" if metric in test_choices else ""
+        raise ConfigError(f"{key}={metric!r} is not a metric this run logs{why}; choose one of {choices}")
+
+
+def check_loop_limits(cfg: DictConfig) -> None:
+    """Loop settings that would train nothing, or never validate what a callback follows."""
+    trainer = cfg.trainer
+    followed = sorted({m for m in monitored_metrics(cfg).values() if m.startswith("val/")})
+    for stage in ("train", "val", "test"):
+        limit = trainer.get(f"limit_{stage}_batches")
+        if limit is None or isinstance(limit, bool) or limit > 0:
+            continue
+        if limit < 0 or stage == "train":
+            why = ""
+        elif stage == "val" and followed:
+            why = f" (0 turns validation off, but {', '.join(followed)} must be validated)"
+        elif stage == "test" and cfg.test:
+            why = " (to skip testing, set test=false)"
+        else:
+            continue  # 0 turns off a loop nothing here needs
+        raise ConfigError(
+            f"trainer.limit_{stage}_batches={limit} runs no {stage} batch{why}; use a count >= 1 or a fraction in "
+            "(0, 1], e.g. 0.25"
+        )
+    every, epochs = trainer.get("check_val_every_n_epoch") or 1, trainer.get("max_epochs")
+    if followed and epochs is not None and epochs > 0 and every > epochs:
+        raise ConfigError(
+            f"trainer.check_val_every_n_epoch={every} is larger than trainer.max_epochs={epochs}: this run never "
+            f"validates, but {', '.join(followed)} follow validation; set trainer.check_val_every_n_epoch <= {epochs}"
+        )
+    interval = (cfg.get("scheduler") or {}).get("interval")
+    if interval is not None and interval not in ("step", "epoch"):
+        raise ConfigError(f"scheduler.interval={interval!r} is not an interval; choose step or epoch")
 
 
 def check_writable(directory: Path) -> None:

@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError
+from src.utils.resolvers import PROJECT_ROOT
 
 HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
 # Keys a builder consumes itself, not arguments of the target.
@@ -87,7 +89,7 @@ def _signature_parameters(function: Callable[..., Any]) -> tuple[dict[str, Any],
     return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
-def _parameters(target: str) -> tuple[dict[str, Any], bool]:
+def parameters_of(target: str) -> tuple[dict[str, Any], bool]:
     """The callable's parameters with their annotations, and whether it takes any keyword at all. A class whose
     ``__init__`` passes ``**kwargs`` up takes its bases' parameters too."""
     obj: Callable[..., Any] = get_object(target)
@@ -141,7 +143,7 @@ def check_keys_and_types(cfg: DictConfig) -> None:
     for path, node in _target_nodes(cfg):
         target = str(node._target_)
         try:
-            parameters, accepts_any = _parameters(target)
+            parameters, accepts_any = parameters_of(target)
         except (ImportError, AttributeError, ValueError) as err:
             raise ConfigError(f"{path}._target_={target} cannot be imported: {err}") from None
         allowed = set(parameters) | CONSUMED_KEYS.get(path, set())
@@ -156,11 +158,21 @@ def check_keys_and_types(cfg: DictConfig) -> None:
                 hint = f"did you mean {path}.{close[0]}? " if close else ""
                 raise ConfigError(
                     f"{path}.{key} is not a parameter of {target}; {hint}(it takes: {', '.join(sorted(allowed))})"
+                    + _set_by_experiment(f"{path}.{key}")
                 )
             annotation = parameters.get(key, Any)
             if not _accepts(annotation, value):
                 expected = _describe(annotation)
                 raise ConfigError(f"{path}.{key}={value!r} has the wrong type; {target} expects {expected}")
+
+
+def _set_by_experiment(key: str) -> str:
+    """Where the chosen experiment sets ``key``, say so: the user did not type it."""
+    choice = HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
+    path = PROJECT_ROOT / "configs" / "experiment" / f"{choice}.yaml"
+    if not choice or not path.is_file() or OmegaConf.select(OmegaConf.load(path), key) is None:
+        return ""
+    return f"; experiment={choice} sets it (in {path}): drop it with ~{key}"
 
 
 def check_bounds(cfg: DictConfig) -> None:

@@ -6,16 +6,23 @@ Hydra's message says the key is missing and how to add it, which is the wrong ad
 import difflib
 import sys
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from src.utils.schema import parameters_of
 
 
 def _dotted_keys(node: Any, prefix: str = "") -> Iterator[str]:
+    """Every key of the config, and every argument its ``_target_`` nodes could take (set or not)."""
     if isinstance(node, DictConfig):
+        if "_target_" in node:
+            with suppress(ImportError, AttributeError, ValueError):  # the schema check names an unimportable target
+                yield from (f"{prefix}.{name}" for name in parameters_of(str(node._target_))[0])
         for key in node:
             path = f"{prefix}.{key}" if prefix else str(key)
             yield path
@@ -35,11 +42,11 @@ def override_suggestions(args: list[str], config_dir: str, config_name: str) -> 
             cfg = compose(config_name, overrides=choices)
     except Exception:  # a wrong group option: Hydra's message already lists the options
         return []
-    keys = list(_dotted_keys(cfg))
+    keys = sorted(set(_dotted_keys(cfg)))
     lines = []
     for override in overrides:
         key = override.key_or_group
-        if "." not in key or override.is_add() or override.is_delete() or OmegaConf.select(cfg, key) is not None:
+        if "." not in key or override.is_add() or override.is_force_add() or override.is_delete() or key in keys:
             continue
         close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
         if close:

@@ -1,0 +1,65 @@
+"""Check the config options a command line picks before Hydra reads them, so each mistake is one line.
+
+Hydra answers a missing option with a page (the options, then its search path), a YAML syntax error in a user's
+experiment file with a traceback, and an experiment file without ``# @package _global_`` not at all: its settings
+land under ``experiment.*``, where nothing reads them, and the run trains on the defaults.
+"""
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+
+# Groups whose options set keys anywhere in the config, so each file must say it is global.
+GLOBAL_GROUPS = ("experiment", "hparams_search", "debug")
+GLOBAL_HEADER = "# @package _global_"
+
+
+def _chosen(override: Override) -> Iterator[str]:
+    values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
+    for value in values:
+        if isinstance(value, list):
+            yield from (str(v) for v in value)
+        elif value is not None:
+            yield str(value)
+
+
+def _problem_of(group: str, option: str, config_dir: Path) -> str | None:
+    options = sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+    path = config_dir / group / f"{option}.yaml"
+    if not path.is_file():
+        close = difflib.get_close_matches(option, options, n=1, cutoff=0.5)
+        hint = f"did you mean {group}={close[0]}? " if close else ""
+        return f"{group}={option} is not an option of {group}; {hint}(options: {', '.join(options)})"
+    text = path.read_text()
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        what = " ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
+        return f"{path}{where}: not valid YAML: {what or err}"
+    if group in GLOBAL_GROUPS and not text.lstrip().startswith(GLOBAL_HEADER):
+        return (
+            f"{path} does not start with '{GLOBAL_HEADER}': without it its settings land under {group}.* and "
+            "are ignored; add that line at the top"
+        )
+    return None
+
+
+def command_line_problems(args: list[str], config_dir: Path) -> list[str]:
+    """One line per config option the command line picks that is missing, unreadable or not global as it must."""
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except Exception:  # a syntax error: Hydra's own message names it
+        return []
+    problems = []
+    for override in overrides:
+        group = override.key_or_group
+        if override.is_delete() or group.startswith("hydra") or not (config_dir / group).is_dir():
+            continue  # hydra/...: Hydra's own groups, whose options plugins add (hydra/launcher=joblib)
+        problems += [p for option in _chosen(override) if (p := _problem_of(group, option, config_dir)) is not None]
+    return problems

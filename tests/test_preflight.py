@@ -1,0 +1,50 @@
+"""The config options a command line picks are checked before Hydra reads them: one line for each mistake."""
+
+from pathlib import Path
+
+import pytest
+
+from src.utils.preflight import command_line_problems
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    for group, name, text in [
+        ("model", "mlp", "_target_: x\n"),
+        ("model", "cnn", "_target_: y\n"),
+        ("experiment", "good", "# @package _global_\ntrainer:\n  max_epochs: 1\n"),
+        ("experiment", "no_package", "trainer:\n  max_epochs: 1\n"),
+        ("experiment", "bad_yaml", "# @package _global_\ntrainer:\n  max_epochs: [1\n"),
+    ]:
+        (tmp_path / group).mkdir(exist_ok=True)
+        (tmp_path / group / f"{name}.yaml").write_text(text)
+    return tmp_path
+
+
+def test_existing_options_and_plain_values_pass(config_dir: Path) -> None:
+    (config_dir / "hydra" / "launcher").mkdir(parents=True)
+    args = ["model=mlp", "experiment=good", "seed=1", "model.width=3", "hydra/launcher=joblib", "-m"]  # a plugin's
+    assert command_line_problems(args, config_dir) == []
+
+
+def test_missing_option_names_the_closest_and_every_option(config_dir: Path) -> None:
+    assert command_line_problems(["model=mpl"], config_dir) == [
+        "model=mpl is not an option of model; did you mean model=mlp? (options: cnn, mlp)"
+    ]
+    assert command_line_problems(["model=cnn,transformer"], config_dir) == [
+        "model=transformer is not an option of model; (options: cnn, mlp)"
+    ]
+
+
+def test_experiment_without_the_global_package_line_is_refused_with_the_fix(config_dir: Path) -> None:
+    [problem] = command_line_problems(["experiment=no_package"], config_dir)
+    assert problem == (
+        f"{config_dir / 'experiment' / 'no_package.yaml'} does not start with '# @package _global_': without it its "
+        "settings land under experiment.* and are ignored; add that line at the top"
+    )
+
+
+def test_bad_yaml_is_one_line_with_the_file_and_line(config_dir: Path) -> None:
+    [problem] = command_line_problems(["experiment=bad_yaml"], config_dir)
+    assert problem.startswith(f"{config_dir / 'experiment' / 'bad_yaml.yaml'}, line 4: not valid YAML: ")
+    assert "\n" not in problem
