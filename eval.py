@@ -23,7 +23,7 @@ from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure,
 from src.utils.image_folder import load_image_folder
 from src.utils.predict import predictions_and_targets
 from src.utils.resolvers import register_resolvers
-from src.utils.runs import load_run_config, rebuild
+from src.utils.runs import load_run_config, rebuild, required_checkpoint
 
 register_resolvers()
 quiet_third_party()
@@ -55,7 +55,7 @@ def write_predictions(path: Path, task: Task, outputs: torch.Tensor, names: list
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.mode not in ("test", "predict") or cfg.split not in SPLITS:
         raise RunError(f"mode={cfg.mode!r}, split={cfg.split!r}: mode is test or predict, split one of {list(SPLITS)}")
-    run_cfg = load_run_config(cfg.ckpt_path)
+    run_cfg = load_run_config(required_checkpoint(cfg, "eval.py"))
     with open_dict(run_cfg):
         if cfg.data_dir:
             run_cfg.data.data_dir = cfg.data_dir

@@ -14,14 +14,16 @@ import onnxruntime
 import torch
 from omegaconf import DictConfig, open_dict
 
+from src.utils.checks import check_writable
 from src.utils.console import print_metrics, quiet_third_party
-from src.utils.errors import RunError, exit_on_run_error
+from src.utils.errors import ConfigError, RunError, exit_on_run_error
 from src.utils.resolvers import register_resolvers
-from src.utils.runs import load_run_config, rebuild
+from src.utils.runs import load_run_config, rebuild, required_checkpoint
 
 register_resolvers()
 quiet_third_party()
 log = logging.getLogger(__name__)
+MIN_OPSET = 18  # the oldest opset the torch.onnx (dynamo) exporter writes itself
 
 
 def real_inputs(datamodule, samples: int) -> torch.Tensor:
@@ -37,15 +39,41 @@ def real_inputs(datamodule, samples: int) -> torch.Tensor:
     return torch.cat(batches)[:samples]
 
 
+def check_settings(cfg: DictConfig) -> Path:
+    """Before any work: where the file goes (its folder made if need be), the tolerance and the opset."""
+    ckpt_path = required_checkpoint(cfg, "export.py")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(cfg.opset, bool) or not isinstance(cfg.opset, int) or not MIN_OPSET <= cfg.opset <= newest:
+        raise ConfigError(f"opset={cfg.opset!r}: torch.onnx exports opsets {MIN_OPSET} to {newest} here; e.g. opset=18")
+    tolerance = cfg.tolerance
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance > 0:
+        raise ConfigError(f"tolerance={tolerance!r} must be a number > 0, e.g. tolerance=1e-4")
+    path = Path(cfg.output) if cfg.output else Path(ckpt_path).resolve().parent.parent / "model.onnx"
+    check_writable(path.parent, what="the output folder", fix="set output= to a path in a writable folder")
+    return path
+
+
 def export(cfg: DictConfig) -> dict[str, float]:
+    path = check_settings(cfg)
     run_cfg = load_run_config(cfg.ckpt_path)
     if cfg.data_dir:
         with open_dict(run_cfg):
             run_cfg.data.data_dir = cfg.data_dir
     datamodule, net = rebuild(run_cfg, cfg.ckpt_path)
     inputs = real_inputs(datamodule, cfg.samples)
-    path = Path(cfg.output) if cfg.output else Path(cfg.ckpt_path).resolve().parent.parent / "model.onnx"
 
+    # Written under a temporary name and renamed only once verified: nothing unverified is left behind.
+    unverified = path.with_name(f".{path.name}.unverified")
+    try:
+        report = _export_and_verify(net, inputs, unverified, cfg)
+        unverified.replace(path)
+    finally:
+        unverified.unlink(missing_ok=True)
+    log.info("Wrote %s", path)
+    return report
+
+
+def _export_and_verify(net: torch.nn.Module, inputs: torch.Tensor, path: Path, cfg: DictConfig) -> dict[str, float]:
     batch = torch.export.Dim("batch", min=1)
     program = torch.onnx.export(
         net,
@@ -58,22 +86,22 @@ def export(cfg: DictConfig) -> dict[str, float]:
     )
     program.save(str(path))
     onnx.checker.check_model(str(path), full_check=True)
+    written = next(o.version for o in onnx.load(str(path), load_external_data=False).opset_import if o.domain == "")
+    if written != cfg.opset:
+        raise RunError(f"opset={cfg.opset} was asked, but the exporter wrote opset {written}; use opset={written}")
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ort_out = session.run(None, {"input": inputs.numpy()})[0]
     with torch.inference_mode():
         torch_out = net(inputs).numpy()
     difference = float(np.abs(ort_out - torch_out).max())
-    report = {"samples": float(len(inputs)), "max_abs_difference": difference, "tolerance": float(cfg.tolerance)}
     log.info("PyTorch outputs[0]: %s", np.array2string(torch_out[0], precision=5))
     log.info("onnxruntime outputs[0]: %s", np.array2string(ort_out[0], precision=5))
     if difference > cfg.tolerance:
-        path.unlink()
         raise RunError(
-            f"onnxruntime differs from PyTorch by {difference:.3g} > tolerance {cfg.tolerance}; removed {path}"
+            f"onnxruntime differs from PyTorch by {difference:.3g} > tolerance {cfg.tolerance}; nothing written"
         )
-    log.info("Wrote %s", path)
-    return report
+    return {"samples": float(len(inputs)), "max_abs_difference": difference, "tolerance": float(cfg.tolerance)}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from torchvision.io import write_png
 from eval import evaluate
 from export import export
 from src.lit_modules.test_time import evaluation_outputs
+from src.utils.errors import ConfigError, RunError
 from src.utils.runs import load_run_config, rebuild
-from tests.conftest import CONFIG_DIR, read_result
+from tests.conftest import CONFIG_DIR, compose_train_config, read_result
 from tests.fake_data import write_mnist
 from train import train
 
@@ -122,7 +124,88 @@ def test_onnx_export_matches_pytorch_for_every_model(make_cfg, tmp_path: Path, m
 def test_eval_without_a_run_config_says_what_is_missing(tmp_path: Path) -> None:
     stray = tmp_path / "stray.ckpt"
     stray.write_bytes(b"not a checkpoint")
-    from src.utils.errors import ConfigError
-
     with pytest.raises(ConfigError, match=r"config.yaml not found: the checkpoint must sit in a run's checkpoints/"):
         evaluate(tool_config("eval", tmp_path / "eval", f"ckpt_path={stray}"))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One small trained MNIST run for the checks below, which never write into it."""
+    root = tmp_path_factory.mktemp("trained")
+    write_mnist(root / "data", n_train=80, n_test=30)
+    overrides = ["model=mlp", "model.hidden_sizes=[16]", "data=mnist", f"paths.data_dir={root / 'data'}"]
+    overrides += ["data.verify_checksums=false", "data.val_size=16", "trainer.max_epochs=1", *QUIET]
+    cfg = compose_train_config(overrides, root / "run")
+    train(cfg)
+    return Path(read_result(cfg)["best_checkpoint"])
+
+
+@pytest.mark.parametrize("script", ["eval", "export"])
+def test_a_missing_ckpt_path_is_one_usage_line(tmp_path: Path, script: str) -> None:
+    run = evaluate if script == "eval" else export
+    with pytest.raises(ConfigError, match=rf"^usage: python {script}.py ckpt_path=logs/train/runs/<run>/checkpoints/"):
+        run(tool_config(script, tmp_path / "out"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.data.pop("task"), r"data.task is missing"),
+        (lambda c: c.optimizer.update(lr=-1), r"optimizer.lr=-1 is out of range; it must be > 0"),
+        (lambda c: c.model.update(hidden_sise=[3]), r"model.hidden_sise is not a parameter of src.models.MLP"),
+    ],
+    ids=["deleted key", "bad value", "unknown key"],
+)
+def test_eval_refuses_an_edited_run_config_naming_the_key_and_the_file(trained_run, tmp_path, edit, message) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained_run.parent.parent, run_dir)
+    config_path = run_dir / "config.yaml"
+    config = OmegaConf.load(config_path)
+    edit(config)
+    OmegaConf.save(config, config_path)
+    ckpt = run_dir / "checkpoints" / trained_run.name
+    with pytest.raises(ConfigError, match=rf"^{config_path}: {message}"):
+        evaluate(tool_config("eval", tmp_path / "eval", f"ckpt_path={ckpt}", "accelerator=cpu"))
+
+
+def test_a_corrupt_image_in_the_folder_is_named(trained_run: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    write_png(torch.zeros((1, 28, 28), dtype=torch.uint8), str(folder / "good.png"))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    config = tool_config("eval", tmp_path / "out", f"ckpt_path={trained_run}", "mode=predict", f"images={folder}")
+    with pytest.raises(RunError, match=rf"^{folder / 'broken.png'} is not a readable image \("):
+        evaluate(config)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("opset=12", r"^opset=12: torch.onnx exports opsets 18 to \d+ here; e.g. opset=18$"),
+        ("opset=99", r"^opset=99: torch.onnx exports opsets 18 to"),
+        ("tolerance=0", r"^tolerance=0 must be a number > 0, e.g. tolerance=1e-4$"),
+        ("tolerance=-1e-3", r"^tolerance=-0.001 must be a number > 0"),
+    ],
+)
+def test_export_checks_its_settings_before_exporting(trained_run: Path, tmp_path: Path, override, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        export(tool_config("export", tmp_path / "out", f"ckpt_path={trained_run}", override))
+    assert not list(trained_run.parent.parent.glob("*.onnx")) and not list(trained_run.parent.parent.glob(".*"))
+
+
+def test_export_into_a_new_folder_makes_it_and_an_unusable_one_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    target = tmp_path / "new" / "folder" / "net.onnx"
+    export(tool_config("export", tmp_path / "out", f"ckpt_path={trained_run}", f"output={target}", "samples=8"))
+    assert target.stat().st_size > 0 and sorted(p.name for p in target.parent.iterdir()) == ["net.onnx"]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=rf"^cannot write the output folder {blocker / 'sub'}: .*; set output="):
+        export(tool_config("export", tmp_path / "out", f"ckpt_path={trained_run}", f"output={blocker / 'sub/x.onnx'}"))
+
+
+def test_export_that_fails_verification_leaves_nothing_behind(trained_run: Path, tmp_path: Path) -> None:
+    target = tmp_path / "strict" / "net.onnx"
+    config = tool_config("export", tmp_path / "out", f"ckpt_path={trained_run}", f"output={target}", "tolerance=1e-30")
+    with pytest.raises(RunError, match=r"^onnxruntime differs from PyTorch by .* > tolerance 1e-30; nothing written$"):
+        export(config)
+    assert list(target.parent.iterdir()) == []

@@ -193,3 +193,28 @@ def test_study_sweeps_declare_their_grid(name: str) -> None:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"experiment=sweep_{name}"], return_hydra_config=True)
     assert len(cfg.hydra.sweeper.params) == 1 and cfg.data.task == "binary"
+
+
+def test_report_of_a_folder_that_holds_no_sweep_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "not_a_job").mkdir()
+    command = [sys.executable, "-m", "src.report", str(tmp_path)]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().endswith(
+        f"{tmp_path} holds no sweep: none of its folders is a job (with .hydra/overrides.yaml)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_job"]
+
+
+def test_report_lists_a_job_whose_record_is_corrupt_by_name_and_reports_the_rest(xor_sweep: Path, tmp_path) -> None:
+    copy = tmp_path / xor_sweep.name
+    shutil.copytree(xor_sweep, copy)
+    (copy / "2" / "result.json").write_text('{"status": "compl')  # cut short
+    done = subprocess.run(
+        [sys.executable, "-m", "src.report", str(copy)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {r["job"]: r for r in summary(copy)}
+    assert (
+        rows["2"]["status"] == "corrupt" and f"{copy / '2' / 'result.json'} is not readable JSON" in rows["2"]["error"]
+    )
+    assert [rows[job]["status"] for job in ("0", "1", "3")] == ["completed"] * 3

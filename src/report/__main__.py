@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from src.report.build import REPORT_FILES, build_report
+from src.report.jobs import has_jobs
 
 
 def main() -> None:
@@ -15,6 +16,8 @@ def main() -> None:
     sweep_dir = parser.parse_args().sweep_dir
     if not sweep_dir.is_dir():
         parser.error(f"{sweep_dir} is not a directory")
+    if not has_jobs(sweep_dir):
+        parser.error(f"{sweep_dir} holds no sweep: none of its folders is a job (with .hydra/overrides.yaml)")
     jobs = build_report(sweep_dir)
     table = Table(title=f"{len(jobs)} jobs in {sweep_dir}")
     for column in ("job", "overrides", "status", jobs[0].metric if jobs else "metric"):

@@ -49,7 +49,10 @@ def read_job(job_dir: Path) -> Job:
     )
     choices = OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices
     result_path = job_dir / "result.json"
-    result = json.loads(result_path.read_text()) if result_path.is_file() else {"status": "not started"}
+    try:
+        result = json.loads(result_path.read_text()) if result_path.is_file() else {"status": "not started"}
+    except (OSError, ValueError) as err:  # a disk that filled up mid-write, an edit by hand
+        result = {"status": "corrupt", "error": f"{result_path} is not readable JSON: {err}"}
     status = "interrupted" if result["status"] == "running" else result["status"]
     metric = str(config.get("optimized_metric", ""))
     test_metric = "test/" + metric.split("/", 1)[1] if metric.startswith("val/") else ""
@@ -85,13 +88,21 @@ def split_common_overrides(jobs: list[Job]) -> str:
     return " ".join(common)
 
 
-def read_sweep(sweep_dir: Path) -> tuple[list[Job], str]:
-    """Every job directory (one holding ``.hydra/``) under ``sweep_dir``, best first, failures last; and the
-    overrides all of them share."""
-    job_dirs = sorted(
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(
         (d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()),
         key=lambda d: int(d.name) if d.name.isdigit() else d.name,
     )
+
+
+def has_jobs(sweep_dir: Path) -> bool:
+    return bool(_job_dirs(sweep_dir))
+
+
+def read_sweep(sweep_dir: Path) -> tuple[list[Job], str]:
+    """Every job directory (one holding ``.hydra/``) under ``sweep_dir``, best first, failures last; and the
+    overrides all of them share."""
+    job_dirs = _job_dirs(sweep_dir)
     jobs = [read_job(d) for d in job_dirs]
     common = split_common_overrides(jobs)
     succeeded = [j for j in jobs if j.succeeded]

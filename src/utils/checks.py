@@ -181,17 +181,18 @@ def check_loop_limits(cfg: DictConfig) -> None:
         raise ConfigError(f"scheduler.interval={interval!r} is not an interval; choose step or epoch")
 
 
-def check_writable(directory: Path) -> None:
-    """An unwritable run directory fails now, not at the first checkpoint an hour into training."""
+def check_writable(
+    directory: Path,
+    what: str = "the run directory",
+    fix: str = "point paths.log_dir (or hydra.run.dir) at a writable directory",
+) -> None:
+    """An unwritable directory fails now, not at the first checkpoint an hour into training."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory):
             pass
     except OSError as err:
-        raise ConfigError(
-            f"cannot write the run directory {directory}: {err.strerror or err}; "
-            "point paths.log_dir (or hydra.run.dir) at a writable directory"
-        ) from None
+        raise ConfigError(f"cannot write {what} {directory}: {err.strerror or err}; {fix}") from None
 
 
 def checkpoint_bytes(net: nn.Module) -> int:

@@ -2,20 +2,34 @@
 
 from pathlib import Path
 
+import yaml
 from hydra.utils import instantiate
 from lightning import LightningDataModule
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from src.engines.checkpoints import load_net_weights
 from src.utils.builders import instantiate_network
 from src.utils.errors import ConfigError
 from src.utils.resolvers import register_resolvers
+from src.utils.schema import check_schema
+
+# What eval.py and export.py read of a run's config to rebuild it.
+RUN_KEYS = ("model._target_", "data._target_", "data.task", "data.input_shape", "data.num_outputs", "module._target_")
+
+
+def required_checkpoint(cfg: DictConfig, script: str) -> str:
+    """``ckpt_path``, which eval.py and export.py cannot do without: a usage line when it is not given."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise ConfigError(f"usage: python {script} ckpt_path=logs/train/runs/<run>/checkpoints/<epoch_NNN|last>.ckpt")
+    return str(cfg.ckpt_path)
 
 
 def load_run_config(ckpt_path: str | Path) -> DictConfig:
     """The resolved ``config.yaml`` train.py saved beside ``checkpoints/`` (not today's defaults, so runs made
-    with experiments and overrides rebuild exactly)."""
+    with experiments and overrides rebuild exactly), checked with the schema train.py uses: a key deleted or
+    edited by hand is one line naming it and the file."""
     register_resolvers()
     ckpt = Path(ckpt_path)
     if not ckpt.is_file():
@@ -25,7 +39,16 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
         raise ConfigError(
             f"{config} not found: the checkpoint must sit in a run's checkpoints/ folder made by train.py"
         )
-    return OmegaConf.load(config)
+    try:
+        run_cfg = OmegaConf.load(config)
+        for key in RUN_KEYS:
+            if OmegaConf.select(run_cfg, key, default=None) is None:
+                raise ConfigError(f"{key} is missing")
+        check_schema(run_cfg)
+    except (ConfigError, OmegaConfBaseException, yaml.YAMLError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{config}: {message}; it should be the config.yaml train.py wrote for this run") from None
+    return run_cfg
 
 
 def rebuild(run_cfg: DictConfig, ckpt_path: str | Path) -> tuple[LightningDataModule, nn.Module]:
