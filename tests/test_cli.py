@@ -86,5 +86,6 @@ def test_normal_run_prints_no_third_party_tips_or_deprecations_and_its_directory
     assert done.returncode == 0
     output = done.stdout + done.stderr
     assert "Tip:" not in output and "LeafSpec" not in output and "already configured" not in output
+    assert "Total FLOPs: 0" not in output and "Total FLOPs: " in output
     [run] = run_dirs(tmp_path)
     assert f"Written to {run}\n" in done.stdout

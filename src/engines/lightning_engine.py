@@ -5,6 +5,7 @@ import logging
 import lightning as L
 from hydra.utils import instantiate
 from lightning import LightningDataModule
+from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 from torch import nn
@@ -27,6 +28,10 @@ def fit_with_lightning(
     loggers = builders.build_loggers(cfg)
     callbacks = builders.build_callbacks(cfg, has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
+        # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a
+        # compiled network, which would compile once more for a batch of one.
+        module.example_input_array = datamodule.training_inputs(1)
     saver = next((c for c in callbacks if isinstance(c, SaveOnInterrupt)), None)
     if saver is not None:
         saver.stop = stop
