@@ -108,7 +108,7 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
         result = ENGINES[cfg.engine](run_cfg, datamodule, net, stop)
-        if cfg.test and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run"):
+        if cfg.test and cfg.plots and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run"):
             _plot_regression(net, datamodule, output_dir)
 
         value = optimized_value(cfg.optimized_metric, cfg.monitor, result)

@@ -121,7 +121,10 @@ class VisionDataModule(TensorDataModule):
         return data_identity(self.folder, self.file_names, self.cache_dir)
 
     def prepare_data(self) -> None:
-        self.load_tensors()  # once per machine, before the ranks set up: download, verify, decode into the cache
+        """Once per machine, before the ranks set up: download, verify, decode into the cache. A module already set
+        up (train.py sets up first, to refuse unsplittable data at once) has done all of it."""
+        if self.splits is None:
+            self.load_tensors()
 
     def build(self) -> Splits:
         data = self.load_tensors()

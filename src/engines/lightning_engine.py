@@ -47,7 +47,7 @@ def fit_with_lightning(
     if cfg.test:
         log.info("Testing %s", best or "the final weights (no checkpoint was saved)")
         metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best or None)[0])
-        if module.confusion_matrix is not None and trainer.is_global_zero and not trainer.fast_dev_run:
+        if cfg.plots and module.confusion_matrix is not None and trainer.is_global_zero and not trainer.fast_dev_run:
             publish_confusion_matrix(module.confusion_matrix, cfg.paths.output_dir, loggers, trainer.global_step)
     best_score = checkpoint.best_model_score if checkpoint is not None and checkpoint.monitor == cfg.monitor else None
     return FitResult(

@@ -99,7 +99,7 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
             loop.log_metrics({k: v for k, v in metrics.items() if k.startswith("test/")})
             if confusion is not None:
                 matrix = confusion.compute().cpu()  # synchronized: every process takes part
-                if rank == 0 and not cfg.trainer.get("fast_dev_run"):
+                if cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
                     publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
         status = "success"
     finally:

@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: works without a display
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
@@ -44,16 +45,26 @@ def predicted_vs_true_figure(predicted: torch.Tensor, true: torch.Tensor) -> Fig
     return fig
 
 
-def save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120)
+def render(fig: Figure, dpi: int = 120) -> np.ndarray:
+    """The figure as RGB pixels, drawn once (drawing, not saving, is what a figure costs), then closed."""
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)
+    return pixels
+
+
+def save(fig: Figure, path: Path) -> Path:
+    plt.imsave(path, render(fig))
     return path
 
 
 def publish_confusion_matrix(matrix: torch.Tensor, output_dir: Path, loggers: list, step: int) -> Path:
-    """``confusion_matrix.png`` in the run directory, and the same figure in TensorBoard when it is logged to."""
-    fig = confusion_matrix_figure(matrix)
+    """``confusion_matrix.png`` in the run directory, and the same picture in TensorBoard when it is logged to."""
+    pixels = render(confusion_matrix_figure(matrix))
     for logger in loggers:
-        if hasattr(logger, "experiment") and hasattr(logger.experiment, "add_figure"):
-            logger.experiment.add_figure("test/confusion_matrix", fig, global_step=step, close=False)
-    return save(fig, Path(output_dir) / "confusion_matrix.png")
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "add_image"):
+            logger.experiment.add_image("test/confusion_matrix", pixels, global_step=step, dataformats="HWC")
+    path = Path(output_dir) / "confusion_matrix.png"
+    plt.imsave(path, pixels)
+    return path
