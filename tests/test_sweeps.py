@@ -218,3 +218,40 @@ def test_report_lists_a_job_whose_record_is_corrupt_by_name_and_reports_the_rest
         rows["2"]["status"] == "corrupt" and f"{copy / '2' / 'result.json'} is not readable JSON" in rows["2"]["error"]
     )
     assert [rows[job]["status"] for job in ("0", "1", "3")] == ["completed"] * 3
+
+
+@pytest.fixture(scope="module")
+def seeded_sweep(tmp_path_factory) -> Path:
+    """2 optimizers x 2 learning rates x 3 seeds on XOR."""
+    done, sweep_dir = multirun(
+        tmp_path_factory.mktemp("seeds"), *XOR, "trainer.max_epochs=2", "optimizer=sgd,adam", "optimizer.lr=0.1,0.01",
+        "seed=0,1,2", "logger=csv",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return sweep_dir
+
+
+def test_seeded_sweep_reports_each_setting_as_a_group_of_seeds_best_first(seeded_sweep: Path) -> None:
+    with open(seeded_sweep / "seeds.csv") as f:
+        groups = list(csv.DictReader(f))
+    assert sorted(g["group"] for g in groups) == [
+        "optimizer=adam optimizer.lr=0.01",
+        "optimizer=adam optimizer.lr=0.1",
+        "optimizer=sgd optimizer.lr=0.01",
+        "optimizer=sgd optimizer.lr=0.1",
+    ]
+    assert all(g["n"] == "3" and g["failed"] == "0" for g in groups)
+    means = [float(g["mean"]) for g in groups]
+    assert means == sorted(means)  # val/loss: lowest first
+    jobs = {r["overrides"]: float(r["val/loss"]) for r in summary(seeded_sweep)}
+    best = [v for overrides, v in jobs.items() if overrides.startswith(groups[0]["group"] + " seed=")]
+    assert len(best) == 3 and float(groups[0]["mean"]) == pytest.approx(sum(best) / 3)
+    assert all(float(g["ci95_low"]) <= float(g["mean"]) <= float(g["ci95_high"]) for g in groups)
+    markdown = (seeded_sweep / "summary.md").read_text()
+    assert "## Groups of seeds" in markdown and "(Welch's t-test, two-sided, p = " in markdown
+    assert f"| {groups[0]['group']} (best) | 3 | " in markdown
+    assert (seeded_sweep / "seeds.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_single_seed_sweep_keeps_its_one_row_per_job_table(xor_sweep: Path) -> None:
+    assert not (xor_sweep / "seeds.csv").exists() and "Groups of seeds" not in (xor_sweep / "summary.md").read_text()

@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from src.report.build import REPORT_FILES, build_report
+from src.report.build import REPORT_FILES, SEED_FILES, build_report
 from src.report.jobs import has_jobs
 
 
@@ -26,7 +26,8 @@ def main() -> None:
         value = f"{job.value:.6g}" + (" (best)" if i == 0 and job.succeeded else "")
         table.add_row(job.name, job.overrides, job.status, value)
     Console().print(table)
-    print("Wrote " + ", ".join(str(sweep_dir / name) for name in REPORT_FILES))
+    written = [sweep_dir / name for name in (*REPORT_FILES, *SEED_FILES) if (sweep_dir / name).is_file()]
+    print("Wrote " + ", ".join(str(path) for path in written))
 
 
 if __name__ == "__main__":

@@ -46,11 +46,16 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def write_markdown(jobs: list[Job], path: Path, title: str, common_overrides: str) -> None:
+def write_markdown(
+    jobs: list[Job], path: Path, title: str, common_overrides: str, seeds_section: list[str] | None = None
+) -> None:
     shown = [c for c in columns(jobs) if c not in ("best", "checkpoint")]
     lines = [f"# {title}", ""]
     if common_overrides:
         lines += [f"Every job: `{common_overrides}`", ""]
+    lines += seeds_section or []
+    if seeds_section:
+        lines += ["## Every job", ""]
     lines += ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for row in rows(jobs):
         cells = [_cell(row[c]) for c in shown]
