@@ -16,6 +16,7 @@ from src.engines.result import FitResult
 from src.utils import builders
 from src.utils.errors import RunInterruptedError
 from src.utils.figures import publish_confusion_matrix
+from src.utils.hparams import log_run_hyperparameters
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def fit_with_lightning(
         metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best or None)[0])
         if cfg.plots and module.confusion_matrix is not None and trainer.is_global_zero and not trainer.fast_dev_run:
             publish_confusion_matrix(module.confusion_matrix, cfg.paths.output_dir, loggers, trainer.global_step)
+    if not trainer.fast_dev_run:
+        log_run_hyperparameters(loggers, cfg, metrics, trainer.global_step)
     best_score = checkpoint.best_model_score if checkpoint is not None and checkpoint.monitor == cfg.monitor else None
     return FitResult(
         metrics=metrics,

@@ -18,6 +18,7 @@ from src.lit_modules.objectives import make_objective
 from src.utils import builders
 from src.utils.checks import uses_cuda
 from src.utils.figures import publish_confusion_matrix
+from src.utils.hparams import log_run_hyperparameters
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
                 matrix = confusion.compute().cpu()  # synchronized: every process takes part
                 if cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
                     publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
+        log_run_hyperparameters(loggers, cfg, metrics, loop.global_step)
         status = "success"
     finally:
         loop.finish(status)
