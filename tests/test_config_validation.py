@@ -152,7 +152,7 @@ def test_any_trainer_or_callback_argument_is_set_as_lightning_spells_it_and_typo
     assert open_arguments(args, PROJECT_ROOT / "configs") == [
         "++trainer.fast_dev_run=true",
         "++trainer.max_time=00:00:10:00",
-        "++trainer.max_epochs=3",
+        "trainer.max_epochs=3",  # listed in the YAML: left as typed
         "++callbacks.early_stopping.verbose=true",
         "++callbacks.model_checkpoint.save_weights_only=true",
         "trainer.fast_dev_rn=true",

@@ -13,6 +13,8 @@ def config_dir(tmp_path: Path) -> Path:
         ("model", "mlp", "_target_: x\n"),
         ("model", "cnn", "_target_: y\n"),
         ("experiment", "good", "# @package _global_\ntrainer:\n  max_epochs: 1\n"),
+        ("experiment", "commented", "# My experiment.\n\n#  @package  _global_\ntrainer:\n  max_epochs: 1\n"),
+        ("experiment", "late_header", "trainer:\n  max_epochs: 1\n# @package _global_\n"),
         ("experiment", "no_package", "trainer:\n  max_epochs: 1\n"),
         ("experiment", "bad_yaml", "# @package _global_\ntrainer:\n  max_epochs: [1\n"),
     ]:
@@ -23,7 +25,14 @@ def config_dir(tmp_path: Path) -> Path:
 
 def test_existing_options_and_plain_values_pass(config_dir: Path) -> None:
     (config_dir / "hydra" / "launcher").mkdir(parents=True)
-    args = ["model=mlp", "experiment=good", "seed=1", "model.width=3", "hydra/launcher=joblib", "-m"]  # a plugin's
+    args = [
+        "model=mlp",
+        "experiment=good,commented",
+        "seed=1",
+        "model.width=3",
+        "hydra/launcher=joblib",
+        "-m",
+    ]  # a plugin's
     assert command_line_problems(args, config_dir) == []
 
 
@@ -36,10 +45,11 @@ def test_missing_option_names_the_closest_and_every_option(config_dir: Path) -> 
     ]
 
 
-def test_experiment_without_the_global_package_line_is_refused_with_the_fix(config_dir: Path) -> None:
-    [problem] = command_line_problems(["experiment=no_package"], config_dir)
+@pytest.mark.parametrize("name", ["no_package", "late_header"])
+def test_experiment_without_the_global_package_line_is_refused_with_the_fix(config_dir: Path, name: str) -> None:
+    [problem] = command_line_problems([f"experiment={name}"], config_dir)
     assert problem == (
-        f"{config_dir / 'experiment' / 'no_package.yaml'} does not start with '# @package _global_': without it its "
+        f"{config_dir / 'experiment' / f'{name}.yaml'} does not start with '# @package _global_': without it its "
         "settings land under experiment.* and are ignored; add that line at the top"
     )
 

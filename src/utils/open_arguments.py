@@ -15,25 +15,31 @@ from src.utils.schema import parameters_of
 TRAINER_TARGET = "lightning.pytorch.Trainer"
 
 
-def callback_targets(config_dir: Path) -> dict[str, str]:
-    """``callbacks.<name>`` -> its ``_target_``, for every callback of every ``callbacks`` option."""
-    targets = {}
+def _nodes(config_dir: Path) -> dict[str, tuple[str, set[str]]]:
+    """``trainer`` and ``callbacks.<name>`` -> their ``_target_`` and the keys some YAML file of theirs lists."""
+    listed: dict[str, set[str]] = {"trainer": set()}
+    targets = {"trainer": TRAINER_TARGET}
+    for path in sorted((config_dir / "trainer").glob("*.yaml")):
+        listed["trainer"] |= set(OmegaConf.load(path).keys()) - {"defaults"}
     for path in sorted((config_dir / "callbacks").glob("*.yaml")):
         for name, node in OmegaConf.load(path).items():
-            if isinstance(node, DictConfig) and "_target_" in node:
-                targets[f"callbacks.{name}"] = str(node._target_)
-    return targets
+            if isinstance(node, DictConfig):
+                key = f"callbacks.{name}"
+                listed.setdefault(key, set()).update(node.keys())
+                if "_target_" in node:
+                    targets[key] = str(node._target_)
+    return {key: (targets[key], listed[key]) for key in targets}
 
 
 def open_arguments(args: list[str], config_dir: Path) -> list[str]:
-    targets = {"trainer": TRAINER_TARGET, **callback_targets(config_dir)}
+    nodes = _nodes(config_dir)
     opened = []
     for arg in args:
         key = arg.split("=", 1)[0]
         node, _, name = key.rpartition(".")
-        if "=" in arg and not arg.startswith(("+", "~", "-")) and node in targets:
-            parameters, _ = parameters_of(targets[node])
-            if name in parameters:
-                arg = f"++{arg}"
+        if "=" in arg and not arg.startswith(("+", "~", "-")) and node in nodes:
+            target, listed = nodes[node]
+            if name not in listed and name in parameters_of(target)[0]:
+                arg = f"++{arg}"  # an argument no YAML lists: Hydra would refuse it without ++
         opened.append(arg)
     return opened

@@ -6,6 +6,7 @@ land under ``experiment.*``, where nothing reads them, and the run trains on the
 """
 
 import difflib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hydra.core.override_parser.types import Override
 # Groups whose options set keys anywhere in the config, so each file must say it is global.
 GLOBAL_GROUPS = ("experiment", "hparams_search", "debug")
 GLOBAL_HEADER = "# @package _global_"
+GLOBAL_PACKAGE = re.compile(r"#\s*@package\s+_global_\s*")
 
 
 def _chosen(override: Override) -> Iterator[str]:
@@ -25,6 +27,18 @@ def _chosen(override: Override) -> Iterator[str]:
             yield from (str(v) for v in value)
         elif value is not None:
             yield str(value)
+
+
+def _declares_global(text: str) -> bool:
+    """Whether the comment lines heading the file (where Hydra reads its directives) hold the global package."""
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            return False
+        if GLOBAL_PACKAGE.fullmatch(line.strip()):
+            return True
+    return False
 
 
 def _problem_of(group: str, option: str, config_dir: Path) -> str | None:
@@ -42,7 +56,7 @@ def _problem_of(group: str, option: str, config_dir: Path) -> str | None:
         where = f", line {mark.line + 1}" if mark is not None else ""
         what = " ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
         return f"{path}{where}: not valid YAML: {what or err}"
-    if group in GLOBAL_GROUPS and not text.lstrip().startswith(GLOBAL_HEADER):
+    if group in GLOBAL_GROUPS and not _declares_global(text):
         return (
             f"{path} does not start with '{GLOBAL_HEADER}': without it its settings land under {group}.* and "
             "are ignored; add that line at the top"
