@@ -37,6 +37,6 @@ def test_run_logs_its_settings_and_final_metrics_as_hparams(make_cfg, engine: st
     assert params["optimizer.lr"] == 0.05 and params["optimizer._target_"] == "torch.optim.SGD"
     assert params["model.hidden_size"] == 8 and params["data.task"] == "binary"
     assert (params["seed"], params["engine"], params["trainer.precision"]) == (7, engine, "32-true")
-    assert params["optimizer="] == "sgd" and params["model="] == "two_layer"  # the chosen options
+    assert params["option/optimizer"] == "sgd" and params["option/model"] == "two_layer"  # the chosen options
     assert {"val/loss", "test/loss", "test/acc"} <= metrics
     assert read_result(cfg)["status"] == "completed"

@@ -26,7 +26,7 @@ def run_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     """The chosen option of each config group, the flattened values of data, model, optimizer and scheduler, and
     the precision, seed and engine."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    params: dict[str, Any] = {f"{group}=": str(choices.get(group)) for group in GROUPS if group in choices}
+    params: dict[str, Any] = {f"option/{group}": str(choices.get(group)) for group in GROUPS if group in choices}
     for section in FLATTENED:
         params |= _flatten(OmegaConf.to_container(cfg[section], resolve=True) if cfg.get(section) else None, section)
     params |= {"trainer.precision": str(cfg.trainer.precision), "seed": cfg.seed, "engine": cfg.engine}
