@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 # The tests cover every optional tracker, so the set-up installs them all.
-EXTRAS := dev,mlflow
+EXTRAS := dev,mlflow,wandb
 
 .PHONY: train test lint format lock
 

@@ -142,6 +142,7 @@ def test_any_trainer_or_callback_argument_is_set_as_lightning_spells_it_and_typo
         "trainer.fast_dev_run=true",
         "trainer.max_time=00:00:10:00",
         "trainer.max_epochs=3",
+        "trainer.num_sanity_val_steps=0",
         "callbacks.early_stopping.verbose=true",
         "callbacks.model_checkpoint.save_weights_only=true",
         "trainer.fast_dev_rn=true",
@@ -153,6 +154,7 @@ def test_any_trainer_or_callback_argument_is_set_as_lightning_spells_it_and_typo
         "++trainer.fast_dev_run=true",
         "++trainer.max_time=00:00:10:00",
         "trainer.max_epochs=3",  # listed in the YAML: left as typed
+        "++trainer.num_sanity_val_steps=0",  # listed by trainer=speedrun only: maybe absent
         "++callbacks.early_stopping.verbose=true",
         "++callbacks.model_checkpoint.save_weights_only=true",
         "trainer.fast_dev_rn=true",

@@ -29,3 +29,17 @@ def test_mlflow_store_holds_the_runs_params_and_metrics(make_cfg, tmp_path: Path
     assert len(history) >= 2  # one per validation, not only the final value
     if "tensorboard" in loggers:
         assert list((Path(cfg.paths.output_dir) / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("engine", ["lightning", "scratch"])
+def test_wandb_offline_run_directory_holds_the_runs_params_and_metrics(make_cfg, monkeypatch, engine: str) -> None:
+    pytest.importorskip("wandb", reason='the W&B extra: pip install -e ".[wandb]"')
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = make_cfg(*RUN, f"engine={engine}", "logger=[csv,wandb]")
+    train(cfg)
+    # What `wandb sync` uploads: the run's transaction log (wandb 0.31 ships no reader for it, so read its bytes).
+    [log] = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*/run-*.wandb")
+    records = log.read_bytes()
+    for key in (b"optimizer.lr", b"option/model", b"val/loss", b"test/loss", b"test/acc"):
+        assert key in records, key
+    assert b"0.05" in records and b"two_layer" in records and engine.encode() in records

@@ -7,7 +7,7 @@ groups, so every run logs them here, once, with its final metrics, in both engin
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 GROUPS = ("experiment", "data", "model", "optimizer", "scheduler", "trainer", "callbacks", "logger")
@@ -34,9 +34,14 @@ def run_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
 
 
 def log_run_hyperparameters(loggers: list[Logger], cfg: DictConfig, metrics: dict[str, float], step: int) -> None:
+    """Log the run's settings with its final metrics, then close the trackers that hold one run per process (W&B,
+    whose run would otherwise stay open for the next ``train`` call in this process and write no summary)."""
     params = run_hyperparameters(cfg)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(params, metrics=metrics, step=step)  # the metrics become the dashboard's columns
         else:
             logger.log_hyperparams(params)
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update(metrics)
+            logger.experiment.finish()

@@ -16,19 +16,15 @@ TRAINER_TARGET = "lightning.pytorch.Trainer"
 
 
 def _nodes(config_dir: Path) -> dict[str, tuple[str, set[str]]]:
-    """``trainer`` and ``callbacks.<name>`` -> their ``_target_`` and the keys some YAML file of theirs lists."""
-    listed: dict[str, set[str]] = {"trainer": set()}
-    targets = {"trainer": TRAINER_TARGET}
-    for path in sorted((config_dir / "trainer").glob("*.yaml")):
-        listed["trainer"] |= set(OmegaConf.load(path).keys()) - {"defaults"}
-    for path in sorted((config_dir / "callbacks").glob("*.yaml")):
-        for name, node in OmegaConf.load(path).items():
-            if isinstance(node, DictConfig):
-                key = f"callbacks.{name}"
-                listed.setdefault(key, set()).update(node.keys())
-                if "_target_" in node:
-                    targets[key] = str(node._target_)
-    return {key: (targets[key], listed[key]) for key in targets}
+    """``trainer`` and ``callbacks.<name>`` -> their ``_target_`` and the keys their ``default.yaml`` lists, which
+    every other option of the group extends (a key only another option lists may be absent: it gets ``++``)."""
+    trainer = OmegaConf.load(config_dir / "trainer" / "default.yaml")
+    nodes = {"trainer": (TRAINER_TARGET, set(trainer.keys()))}
+    callbacks = OmegaConf.load(config_dir / "callbacks" / "default.yaml")
+    for name, node in callbacks.items():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            nodes[f"callbacks.{name}"] = (str(node._target_), set(node.keys()))
+    return nodes
 
 
 def open_arguments(args: list[str], config_dir: Path) -> list[str]:
