@@ -84,7 +84,6 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         if cfg.print_config and is_rank_zero():
             print_config(cfg)  # once it is known to be runnable: a refused run prints its reason alone
         datamodule = builders.build_datamodule(cfg)
-        builders.set_up_data(datamodule)
         mine = fingerprint(cfg, datamodule.data_identity())
         found = _resumption(cfg, mine, (output_dir, previous) if previous is not None else None)
         resumed_from = str(found.checkpoint) if found.checkpoint is not None else cfg.ckpt_path
@@ -97,6 +96,7 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             record.update({key: found.reuse[key] for key in REUSED_FIELDS}, reused_from=str(found.reuse_dir))
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
 
+        builders.set_up_data(datamodule)  # not for a reused result, which reads no data
         run_cfg = cfg.copy()
         run_cfg.ckpt_path = resumed_from
         L.seed_everything(cfg.seed, workers=True)

@@ -1,6 +1,8 @@
-"""One way to write a file that readers never see half-written, even after a crash or a kill mid-write."""
+"""One way to write a file that readers never see half-written, even after a crash or a kill mid-write; and one way
+to find out, before any work, that a directory cannot be written."""
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -20,3 +22,13 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def unwritable(directory: Path) -> OSError | None:
+    """Why files cannot be created in ``directory`` (made if need be), or None when they can."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            return None
+    except OSError as err:
+        return err

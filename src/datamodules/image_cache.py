@@ -6,13 +6,12 @@ mid-copy) is decoded again with a warning that names it, never read as data or r
 
 import hashlib
 import logging
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from src.atomic_write import write_atomic
+from src.atomic_write import unwritable, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +58,19 @@ def _load_verified(path: Path, source_fingerprint: list) -> Tensors | None:
     return tensors
 
 
-def _writable(directory: Path) -> OSError | None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            return None
-    except OSError as err:
-        return err
-
-
 def load_or_decode(path: Path, source_fingerprint: list, decode: Callable[[], Tensors]) -> Tensors:
     """Load the cache when it is current and intact, else decode and write it atomically with its checksum. An
     unwritable cache directory is found before decoding: the data is then decoded in memory, every run again."""
     tensors = _load_verified(path, source_fingerprint)
     if tensors is not None:
         return tensors
-    unwritable = _writable(path.parent)
-    if unwritable is not None:
+    reason = unwritable(path.parent)
+    if reason is not None:
         log.warning(
             "Cannot write the data cache in %s (%s): decoding in memory, and again at every start; set "
             "paths.cache_dir to a writable directory to decode once",
             path.parent,
-            unwritable.strerror or unwritable,
+            reason.strerror or reason,
         )
         return decode()
     tensors = decode()

@@ -330,14 +330,14 @@ class ScratchTrainer:
         self.global_step = checkpoint["global_step"]
         best = checkpoint.get("best", {})
         self.best_score, self.bad_epochs = best.get("score"), best.get("bad_epochs", 0)
-        best_path, last_path = best.get("path"), best.get("last_path")
-        new_dir = self.settings.checkpoint_dir
-        if new_dir is not None and (best_path or last_path):  # resumed into another run directory: keep copies
-            old_dir = Path(best_path or last_path).parent
-            best_path = adopt(best_path, old_dir, new_dir, copy=self.rank == 0)
-            last_path = adopt(last_path, old_dir, new_dir, copy=self.rank == 0)
-        self.best_path = Path(best_path) if best_path else None
-        self.last_path = Path(last_path) if last_path else None
+        self.best_path = Path(best["path"]) if best.get("path") else None
+        self.last_path = Path(best["last_path"]) if best.get("last_path") else None
+        tracked = self.best_path or self.last_path
+        if self.settings.checkpoint_dir is not None and tracked is not None:  # resumed elsewhere: keep copies here
+            self.best_path, self.last_path = (
+                adopt(path, tracked.parent, self.settings.checkpoint_dir, copy=self.rank == 0)
+                for path in (self.best_path, self.last_path)
+            )
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])
         self.metrics = dict(checkpoint.get("metrics", {}))

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from src.report.jobs import Job, read_sweep
-from src.report.plots import plot_metric_vs_lr, plot_val_loss_curves
-from src.report.seeds import group_by_seed, markdown_lines, plot_groups, write_groups_csv
+from src.report.plots import plot_groups, plot_metric_vs_lr, plot_val_loss_curves
+from src.report.seeds import group_by_seed, markdown_lines, write_groups_csv
 from src.report.tables import write_csv, write_markdown
 
 REPORT_FILES = ("summary.csv", "summary.md", "metric_vs_lr.png", "val_loss_curves.png")

@@ -1,5 +1,7 @@
-"""Sweep plots: the optimized metric against the learning rate per optimizer, and all validation curves."""
+"""Sweep plots: the optimized metric against the learning rate per optimizer, all validation curves, and the
+spread of each group of seeds."""
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -9,6 +11,7 @@ matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt
 
 from src.report.jobs import Job
+from src.report.seeds import Group
 
 
 def plot_metric_vs_lr(jobs: list[Job], path: Path) -> None:
@@ -50,6 +53,23 @@ def plot_val_loss_curves(jobs: list[Job], path: Path) -> None:
     ax.set_title("Validation loss of every job (dotted: failed)")
     if ax.lines:
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_groups(groups: list[Group], metric: str, path: Path) -> None:
+    shown = [g for g in groups if g.completed]
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(shown) + 2), 4))
+    means = [g.metric.mean for g in shown]
+    errors = [0 if math.isnan(g.metric.half_width) else g.metric.half_width for g in shown]
+    ax.errorbar(range(len(shown)), means, yerr=errors, fmt="o", capsize=4)
+    for x, group in enumerate(shown):
+        ax.plot([x] * len(group.completed), [job.value for job in group.completed], ".", color="gray", alpha=0.6)
+    ax.set_xticks(range(len(shown)), [g.overrides for g in shown], rotation=20, ha="right", fontsize="small")
+    ax.set_ylabel(metric)
+    ax.set_title("Mean and 95% interval per group (dots: seeds)")
+    ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -11,10 +11,6 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: works on machines without a display
-import matplotlib.pyplot as plt
 from scipy import stats
 
 from src.report.jobs import Job
@@ -116,20 +112,3 @@ def write_groups_csv(groups: list[Group], path: Path) -> None:
             m, t = group.metric, group.test_metric
             low, high = m.mean - m.half_width, m.mean + m.half_width
             writer.writerow([group.overrides, m.n, m.mean, m.std, low, high, t.mean, t.std, len(group.failed)])
-
-
-def plot_groups(groups: list[Group], metric: str, path: Path) -> None:
-    shown = [g for g in groups if g.completed]
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(shown) + 2), 4))
-    means = [g.metric.mean for g in shown]
-    errors = [0 if math.isnan(g.metric.half_width) else g.metric.half_width for g in shown]
-    ax.errorbar(range(len(shown)), means, yerr=errors, fmt="o", capsize=4)
-    for x, group in enumerate(shown):
-        ax.plot([x] * len(group.completed), [job.value for job in group.completed], ".", color="gray", alpha=0.6)
-    ax.set_xticks(range(len(shown)), [g.overrides for g in shown], rotation=20, ha="right", fontsize="small")
-    ax.set_ylabel(metric)
-    ax.set_title("Mean and 95% interval per group (dots: seeds)")
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

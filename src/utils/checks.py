@@ -2,8 +2,7 @@
 
 import logging
 import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -11,10 +10,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torch import nn
 
+from src.atomic_write import unwritable
 from src.engines.resume import RESUME_MODES
 from src.lit_modules.objectives import make_objective
 from src.utils.errors import ConfigError
 from src.utils.schema import check_schema
+from src.utils.suggest import config_keys
 
 log = logging.getLogger(__name__)
 
@@ -100,22 +101,12 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     check_added_keys(cfg)
 
 
-def _leaf_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
-    for key in node:
-        path = f"{prefix}.{key}" if prefix else str(key)
-        child = node._get_node(key)
-        if isinstance(child, DictConfig):
-            yield from _leaf_keys(child, path)
-        else:
-            yield path
-
-
 def check_added_keys(cfg: DictConfig) -> None:
     """``+max_epochs=1`` adds a top-level key nothing reads, and the run would train on the default: when the name
     is that of a deeper key, it was meant."""
     if not HydraConfig.initialized():
         return
-    nested = {path.rsplit(".", 1)[-1]: path for path in _leaf_keys(cfg) if "." in path}
+    nested = {path.rsplit(".", 1)[-1]: path for path in config_keys(cfg) if "." in path}
     for override in HydraConfig.get().overrides.task:
         key, _, value = override.lstrip("+").partition("=")
         if override.startswith("+") and "." not in key and key in nested:
@@ -187,12 +178,9 @@ def check_writable(
     fix: str = "point paths.log_dir (or hydra.run.dir) at a writable directory",
 ) -> None:
     """An unwritable directory fails now, not at the first checkpoint an hour into training."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory):
-            pass
-    except OSError as err:
-        raise ConfigError(f"cannot write {what} {directory}: {err.strerror or err}; {fix}") from None
+    err = unwritable(directory)
+    if err is not None:
+        raise ConfigError(f"cannot write {what} {directory}: {err.strerror or err}; {fix}")
 
 
 def checkpoint_bytes(net: nn.Module) -> int:

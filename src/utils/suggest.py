@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from src.utils.schema import parameters_of
 
 
-def _dotted_keys(node: Any, prefix: str = "") -> Iterator[str]:
+def config_keys(node: Any, prefix: str = "") -> Iterator[str]:
     """Every key of the config, and every argument its ``_target_`` nodes could take (set or not)."""
     if isinstance(node, DictConfig):
         if "_target_" in node:
@@ -26,7 +26,7 @@ def _dotted_keys(node: Any, prefix: str = "") -> Iterator[str]:
         for key in node:
             path = f"{prefix}.{key}" if prefix else str(key)
             yield path
-            yield from _dotted_keys(node._get_node(key), path)
+            yield from config_keys(node._get_node(key), path)
 
 
 def override_suggestions(args: list[str], config_dir: str, config_name: str) -> list[str]:
@@ -42,7 +42,7 @@ def override_suggestions(args: list[str], config_dir: str, config_name: str) -> 
             cfg = compose(config_name, overrides=choices)
     except Exception:  # a wrong group option: Hydra's message already lists the options
         return []
-    keys = sorted(set(_dotted_keys(cfg)))
+    keys = sorted(set(config_keys(cfg)))
     lines = []
     for override in overrides:
         key = override.key_or_group
