@@ -152,7 +152,7 @@ def main(cfg: DictConfig) -> float:
             log.error("Job failed: %s: %s", type(err).__name__, err)
             return float("nan")
         if isinstance(err, RunError | InstantiationException):
-            log.error("%s", err)
+            log.error("%s", " ".join(str(err).split()))  # Hydra wraps a target's own error over several lines
             raise SystemExit(1) from None
         raise
     if is_rank_zero():

@@ -72,6 +72,16 @@ def test_top_level_typo_of_a_nested_key_is_refused_with_that_key(tmp_path: Path)
     )
 
 
+def test_a_value_lightning_refuses_is_one_line(tmp_path: Path) -> None:
+    done = run_train(tmp_path, "trainer.val_check_interval=2.5", "print_config=false")
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    [line] = [line for line in done.stdout.splitlines() if "[ERROR]" in line]
+    assert line.endswith(
+        "Error in call to target 'lightning.pytorch.trainer.trainer.Trainer': MisconfigurationException('You have "
+        "passed invalid value 2.5 for val_check_interval, it has to be in [0.0, 1.0] or an int.') full_key: trainer"
+    )
+
+
 def test_refused_run_prints_its_reason_not_the_config_tree(tmp_path: Path) -> None:
     done = run_train(tmp_path, "monitor=val/accuracy")  # print_config is on by default
     assert done.returncode == 1 and "_target_" not in done.stdout

@@ -59,6 +59,9 @@ MALFORMED = [
     ("trainer.limit_train_batches=0", r"^trainer.limit_train_batches=0 runs no train batch; use a count >= 1 or a fraction in \(0, 1\], e.g. 0.25$"),  # noqa: E501
     ("trainer.limit_val_batches=0", r"^trainer.limit_val_batches=0 runs no val batch \(0 turns validation off, but val/loss must be validated\)"),  # noqa: E501
     ("trainer.limit_test_batches=0", r"^trainer.limit_test_batches=0 runs no test batch \(to skip testing, set test=false\)"),  # noqa: E501
+    ("+optimzer.lr=1", r"^\+optimzer.lr=1 adds a top-level key 'optimzer' that nothing reads; did you mean optimizer.lr=1\?$"),  # noqa: E501
+    ("+max_epochs=2", r"^\+max_epochs=2 adds a top-level key 'max_epochs' that nothing reads; did you mean trainer.max_epochs=2\?$"),  # noqa: E501
+    ("trainer.limit_train_batches=abc", r"^trainer.limit_train_batches='abc' is not a number; use a count >= 1 or a fraction$"),  # noqa: E501
     ("trainer.limit_val_batches=-0.5", r"^trainer.limit_val_batches=-0.5 runs no val batch; use a count >= 1"),
     # what this machine or file system cannot do
     ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),

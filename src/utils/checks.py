@@ -1,5 +1,6 @@
 """Start-up checks of the values that would otherwise fail late or obscurely, after minutes of training."""
 
+import difflib
 import logging
 import shutil
 from collections.abc import Iterable
@@ -102,16 +103,26 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
 
 
 def check_added_keys(cfg: DictConfig) -> None:
-    """``+max_epochs=1`` adds a top-level key nothing reads, and the run would train on the default: when the name
-    is that of a deeper key, it was meant."""
+    """``+max_epochs=1`` or ``+optimzer.lr=1`` adds a top-level key nothing reads, and the run would train on the
+    defaults: when the name is that of a deeper key, or close to a real top-level one, that key was meant. (An
+    added key that resembles nothing, such as ``+tags=[a]``, is the user's own and stays.)"""
     if not HydraConfig.initialized():
         return
-    nested = {path.rsplit(".", 1)[-1]: path for path in config_keys(cfg) if "." in path}
-    for override in HydraConfig.get().overrides.task:
+    added = [o for o in HydraConfig.get().overrides.task if o.startswith("+") and not o.startswith("++")]
+    new_tops = {o.lstrip("+").split("=", 1)[0].split(".", 1)[0] for o in added}
+    keys = list(config_keys(cfg))
+    nested = {path.rsplit(".", 1)[-1]: path for path in keys if "." in path}
+    tops = [path for path in keys if "." not in path and path not in new_tops]
+    for override in added:
         key, _, value = override.lstrip("+").partition("=")
-        if override.startswith("+") and "." not in key and key in nested:
+        top, _, rest = key.partition(".")
+        if top in tops:
+            continue
+        meant = nested.get(key) if not rest else next(iter(difflib.get_close_matches(top, tops, n=1)), None)
+        if meant is not None:
+            meant = meant if not rest else f"{meant}.{rest}"
             raise ConfigError(
-                f"{override} adds a top-level key {key!r} that nothing reads; did you mean {nested[key]}={value}?"
+                f"{override} adds a top-level key {top!r} that nothing reads; did you mean {meant}={value}?"
             )
 
 
@@ -147,7 +158,13 @@ def check_loop_limits(cfg: DictConfig) -> None:
     followed = sorted({m for m in monitored_metrics(cfg).values() if m.startswith("val/")})
     for stage in ("train", "val", "test"):
         limit = trainer.get(f"limit_{stage}_batches")
-        if limit is None or isinstance(limit, bool) or limit > 0:
+        if limit is None:
+            continue
+        if isinstance(limit, bool) or not isinstance(limit, int | float):
+            raise ConfigError(
+                f"trainer.limit_{stage}_batches={limit!r} is not a number; use a count >= 1 or a fraction"
+            )
+        if limit > 0:
             continue
         if limit < 0 or stage == "train":
             why = ""
