@@ -109,10 +109,16 @@ def check_added_keys(cfg: DictConfig) -> None:
     if not HydraConfig.initialized():
         return
     added = [o for o in HydraConfig.get().overrides.task if o.startswith("+") and not o.startswith("++")]
-    new_tops = {o.lstrip("+").split("=", 1)[0].split(".", 1)[0] for o in added}
+    added_keys = [o.lstrip("+").split("=", 1)[0] for o in added]
+
+    def only_added(top: str) -> bool:  # the whole top-level node comes from + overrides
+        node = cfg.get(top)
+        children = [f"{top}.{key}" for key in node] if isinstance(node, DictConfig) else [top]
+        return all(any(k == child or k.startswith(f"{child}.") for k in added_keys) for child in children)
+
     keys = list(config_keys(cfg))
     nested = {path.rsplit(".", 1)[-1]: path for path in keys if "." in path}
-    tops = [path for path in keys if "." not in path and path not in new_tops]
+    tops = [path for path in keys if "." not in path and not only_added(path)]
     for override in added:
         key, _, value = override.lstrip("+").partition("=")
         top, _, rest = key.partition(".")
