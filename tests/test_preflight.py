@@ -58,3 +58,20 @@ def test_bad_yaml_is_one_line_with_the_file_and_line(config_dir: Path) -> None:
     [problem] = command_line_problems(["experiment=bad_yaml"], config_dir)
     assert problem.startswith(f"{config_dir / 'experiment' / 'bad_yaml.yaml'}, line 4: not valid YAML: ")
     assert "\n" not in problem
+
+
+def test_options_of_a_config_dir_added_on_the_command_line_are_found_and_checked(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine"
+    (mine / "hparams_search").mkdir(parents=True)
+    (mine / "hparams_search" / "small.yaml").write_text("# @package _global_\nseed: 1\n")
+    (mine / "model").mkdir()
+    (mine / "model" / "wide.yaml").write_text("width: [1\n")
+    assert command_line_problems(["--config-dir", str(mine), "hparams_search=small", "model=mlp"], config_dir) == []
+    assert command_line_problems([f"--config-dir={mine}", "hparams_search=small"], config_dir) == []
+    [problem] = command_line_problems(["-cd", str(mine), "model=wide"], config_dir)
+    assert problem.startswith(f"{mine / 'model' / 'wide.yaml'}, line 2: not valid YAML")
+    assert command_line_problems(["-cd", str(mine), "model=wid"], config_dir) == [
+        "model=wid is not an option of model; did you mean model=wide? (options: cnn, mlp, wide)"
+    ]

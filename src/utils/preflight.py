@@ -41,10 +41,10 @@ def _declares_global(text: str) -> bool:
     return False
 
 
-def _problem_of(group: str, option: str, config_dir: Path) -> str | None:
-    options = sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
-    path = config_dir / group / f"{option}.yaml"
-    if not path.is_file():
+def _problem_of(group: str, option: str, config_dirs: list[Path]) -> str | None:
+    options = sorted({p.stem for config_dir in config_dirs for p in (config_dir / group).glob("*.yaml")})
+    path = next((d / group / f"{option}.yaml" for d in config_dirs if (d / group / f"{option}.yaml").is_file()), None)
+    if path is None:
         close = difflib.get_close_matches(option, options, n=1, cutoff=0.5)
         hint = f"did you mean {group}={close[0]}? " if close else ""
         return f"{group}={option} is not an option of {group}; {hint}(options: {', '.join(options)})"
@@ -64,8 +64,21 @@ def _problem_of(group: str, option: str, config_dir: Path) -> str | None:
     return None
 
 
+def user_config_dirs(args: list[str]) -> list[Path]:
+    """The directories ``--config-dir DIR`` (``-cd DIR``, ``--config-dir=DIR``) adds to Hydra's search path."""
+    dirs = []
+    for flag, value in zip(args, [*args[1:], ""], strict=True):
+        if flag in ("--config-dir", "-cd") and value:
+            dirs.append(Path(value))
+        elif flag.startswith("--config-dir="):
+            dirs.append(Path(flag.split("=", 1)[1]))
+    return dirs
+
+
 def command_line_problems(args: list[str], config_dir: Path) -> list[str]:
-    """One line per config option the command line picks that is missing, unreadable or not global as it must."""
+    """One line per config option the command line picks that is missing, unreadable or not global as it must;
+    options are looked up in ``config_dir`` and in the directories ``--config-dir`` adds."""
+    config_dirs = [config_dir, *user_config_dirs(args)]
     try:
         overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
     except Exception:  # a syntax error: Hydra's own message names it
@@ -73,7 +86,7 @@ def command_line_problems(args: list[str], config_dir: Path) -> list[str]:
     problems = []
     for override in overrides:
         group = override.key_or_group
-        if override.is_delete() or group.startswith("hydra") or not (config_dir / group).is_dir():
+        if override.is_delete() or group.startswith("hydra") or not any((d / group).is_dir() for d in config_dirs):
             continue  # hydra/...: Hydra's own groups, whose options plugins add (hydra/launcher=joblib)
-        problems += [p for option in _chosen(override) if (p := _problem_of(group, option, config_dir)) is not None]
+        problems += [p for option in _chosen(override) if (p := _problem_of(group, option, config_dirs)) is not None]
     return problems
