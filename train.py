@@ -39,7 +39,7 @@ from src.tasks import Task
 from src.utils import builders
 from src.utils.checks import check_config, check_free_space, check_writable
 from src.utils.console import print_config, print_metrics, quiet_third_party
-from src.utils.errors import ConfigError, RunError, RunInterruptedError
+from src.utils.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError
 from src.utils.figures import predicted_vs_true_figure, save
 from src.utils.open_arguments import open_arguments
 from src.utils.predict import predictions_and_targets
@@ -148,8 +148,11 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(0) from None  # a clean stop with its state saved (in a sweep: the whole sweep stops)
     except Exception as err:
         if _in_multirun():
-            # One failed job must not end the sweep: it is recorded as failed and reported with the others.
-            log.error("Job failed: %s: %s", type(err).__name__, err)
+            # One failed (or pruned) job must not end the sweep: it is recorded and reported with the others.
+            if isinstance(err, TrialPrunedError):
+                log.info("Job pruned: %s", err)
+            else:
+                log.error("Job failed: %s: %s", type(err).__name__, err)
             return float("nan")
         if isinstance(err, RunError | InstantiationException):
             log.error("%s", " ".join(str(err).split()))  # Hydra wraps a target's own error over several lines

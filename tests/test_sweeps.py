@@ -148,20 +148,6 @@ def test_rerun_in_a_pinned_sweep_dir_reuses_its_finished_jobs_in_place(tmp_path:
     assert f"resume=auto: reusing the finished run {pinned / '0'}" in done.stdout + done.stderr
 
 
-def test_optuna_search_runs_its_trials_and_reports(tmp_path: Path) -> None:
-    done, sweep_dir = multirun(
-        tmp_path,
-        "hparams_search=optuna",
-        "hydra.sweeper.n_trials=3",
-        *XOR,
-        "trainer.max_epochs=2",
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert len(summary(sweep_dir)) == 3
-    results = (sweep_dir / "optimization_results.yaml").read_text()
-    assert "best_params" in results and "optimizer.lr" in results
-
-
 def test_joblib_launcher_runs_each_job_in_a_worker_process(tmp_path: Path) -> None:
     done, sweep_dir = multirun(
         tmp_path,

@@ -13,6 +13,7 @@ from torch import nn
 from src.callbacks import SaveOnInterrupt
 from src.engines.interrupt import StopRequest, interrupted_message
 from src.engines.result import FitResult
+from src.sweeps.trial import OptunaPruning, trial_reporter
 from src.utils import builders
 from src.utils.errors import RunInterruptedError
 from src.utils.figures import publish_confusion_matrix
@@ -28,6 +29,8 @@ def fit_with_lightning(
     module = instantiate(cfg.module, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
     loggers = builders.build_loggers(cfg)
     callbacks = builders.build_callbacks(cfg, has_logger=bool(loggers))
+    if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
+        callbacks.append(OptunaPruning(reporter))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
         # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a

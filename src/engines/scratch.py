@@ -77,9 +77,18 @@ class ScratchTrainer:
     """``fit`` trains with validation, checkpoints and early stopping; ``test`` evaluates a loader."""
 
     def __init__(
-        self, settings: LoopSettings, device: torch.device, loggers: list[Logger], rank: int = 0, world_size: int = 1
+        self,
+        settings: LoopSettings,
+        device: torch.device,
+        loggers: list[Logger],
+        rank: int = 0,
+        world_size: int = 1,
+        on_validated: Callable[[int, dict[str, float]], None] | None = None,
     ) -> None:
+        """``on_validated(epoch, metrics)`` after each validation, e.g. an Optuna trial's report (it may raise to
+        stop the run there)."""
         self.settings, self.device, self.loggers = settings, device, loggers
+        self.on_validated = on_validated
         self.rank, self.world_size = rank, world_size
         dtype = AUTOCAST_DTYPES.get(settings.precision)
         if dtype is torch.float16 and device.type != "cuda":
@@ -135,6 +144,8 @@ class ScratchTrainer:
                 if validated:
                     new |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
                 self.metrics |= new  # validation metrics stay those of the last validated epoch
+                if validated and self.on_validated is not None:
+                    self.on_validated(epoch, self.metrics)
                 self.log_metrics({**lr, **new, "epoch": epoch})
                 if schedule is not None and schedule["interval"] == "epoch":
                     scheduler = schedule["scheduler"]

@@ -15,6 +15,7 @@ from src.engines.interrupt import StopRequest
 from src.engines.result import FitResult
 from src.engines.scratch import LoopSettings, ScratchTrainer
 from src.lit_modules.objectives import make_objective
+from src.sweeps.trial import trial_reporter
 from src.utils import builders
 from src.utils.checks import uses_cuda
 from src.utils.figures import publish_confusion_matrix
@@ -79,7 +80,8 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     settings = settings_from_config(cfg, len(train_loader))
     loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
-    loop = ScratchTrainer(settings, device, loggers, rank, world_size)
+    reporter = trial_reporter(cfg.optimized_metric) if world_size == 1 else None  # one trial, one reporter
+    loop = ScratchTrainer(settings, device, loggers, rank, world_size, reporter.report if reporter else None)
     objective = make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss, cfg.module.label_smoothing)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(cfg.ckpt_path, net) if cfg.ckpt_path else None

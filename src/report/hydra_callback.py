@@ -16,8 +16,15 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = build_report(sweep_dir)
-        failed = [job for job in jobs if not job.succeeded]
-        log.info("Sweep report: %s (%d jobs, %d failed)", sweep_dir / "summary.md", len(jobs), len(failed))
+        pruned = [job for job in jobs if job.status == "pruned"]  # stopped early by an Optuna pruner, by design
+        failed = [job for job in jobs if not job.succeeded and job.status != "pruned"]
+        log.info(
+            "Sweep report: %s (%d jobs, %d failed, %d pruned)",
+            sweep_dir / "summary.md",
+            len(jobs),
+            len(failed),
+            len(pruned),
+        )
         for job in failed:
             log.warning("Job %s (%s) %s: %s", job.name, job.overrides, job.status, job.error)
         if jobs and len(failed) == len(jobs):

@@ -63,6 +63,8 @@ def write_markdown(
             cells = [f"**{c}**" if c else c for c in cells]
             cells[0] += " (best)"
         lines.append("| " + " | ".join(cells) + " |")
-    failed = sum(not job.succeeded for job in jobs)
-    lines += ["", f"{len(jobs)} jobs, {len(jobs) - failed} completed, {failed} failed or unfinished."]
+    pruned = sum(job.status == "pruned" for job in jobs)
+    failed = sum(not job.succeeded for job in jobs) - pruned
+    counts = f"{len(jobs)} jobs, {len(jobs) - failed - pruned} completed, {failed} failed or unfinished"
+    lines += ["", counts + (f", {pruned} pruned (Optuna)." if pruned else ".")]
     path.write_text("\n".join(lines) + "\n")

@@ -29,3 +29,7 @@ def exit_on_run_error(log: logging.Logger) -> Iterator[None]:
 
 class RunInterruptedError(RunError):
     """SIGTERM or Ctrl-C: a checkpoint was saved and the run stopped cleanly; the message says how to resume."""
+
+
+class TrialPrunedError(RunError):
+    """An Optuna pruner stopped this sweep job early: its metric so far trails the other trials'."""

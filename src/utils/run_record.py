@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_write import write_atomic
-from src.utils.errors import RunInterruptedError
+from src.utils.errors import RunInterruptedError, TrialPrunedError
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -31,8 +31,9 @@ class RunRecord(dict):
 @contextmanager
 def recorded_run(output_dir: Path, write: bool = True) -> Iterator[RunRecord]:
     """Yield the record to fill in; the caller saves it as ``running`` once it knows what the run continues (until
-    then an earlier run's record in this directory stays as it was), and it ends ``completed``, ``interrupted`` or
-    ``failed`` with the reason. With ``write=False`` (processes other than rank 0) nothing is written."""
+    then an earlier run's record in this directory stays as it was), and it ends ``completed``, ``interrupted``,
+    ``pruned`` (by an Optuna pruner) or ``failed``, with the reason. With ``write=False`` (processes other than
+    rank 0) nothing is written."""
     if write:
         output_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord(
@@ -45,6 +46,9 @@ def recorded_run(output_dir: Path, write: bool = True) -> Iterator[RunRecord]:
         yield record
     except (RunInterruptedError, KeyboardInterrupt) as err:
         record.update(status="interrupted", error=str(err) or "KeyboardInterrupt")
+        raise
+    except TrialPrunedError as err:
+        record.update(status="pruned", error=str(err))
         raise
     except BaseException as err:
         record.update(status="failed", error=f"{type(err).__name__}: {err}")

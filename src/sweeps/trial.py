@@ -1,0 +1,63 @@
+"""The Optuna trial a sweep job runs for: after each validation its metric goes to the study, whose pruner may stop
+the job there (``TrialPrunedError``; the job's record says ``pruned``).
+
+The sweeper passes the trial's id as ``hydra.sweeper.trial_id`` and keeps the study in a database, so a job finds
+its trial in any process a launcher starts (joblib workers, SLURM jobs).
+"""
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+
+from src.utils.errors import TrialPrunedError
+
+log = logging.getLogger(__name__)
+
+
+class TrialReporter:
+    def __init__(self, trial: Any, monitor: str) -> None:
+        self.trial, self.monitor = trial, monitor
+
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Tell the trial ``monitor`` after ``epoch``; raise ``TrialPrunedError`` when the pruner says stop."""
+        value = metrics.get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return  # not validated this epoch, or diverged (the job then fails on its own)
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            raise TrialPrunedError(
+                f"Optuna trial {self.trial.number} pruned after epoch {epoch}: {self.monitor} = {float(value):.6g} "
+                "trails the other trials at this epoch"
+            )
+
+
+def trial_reporter(monitor: str) -> TrialReporter | None:
+    """The reporter of this sweep job's trial, or None outside an Optuna search."""
+    if not HydraConfig.initialized():
+        return None
+    sweeper = HydraConfig.get().sweeper
+    if sweeper.get("trial_id") is None:
+        return None
+    import optuna  # only sweep jobs pay for the import
+
+    pruner = instantiate(sweeper.pruner) if sweeper.get("pruner") else optuna.pruners.NopPruner()
+    study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage, pruner=pruner)
+    return TrialReporter(optuna.trial.Trial(study, int(sweeper.trial_id)), monitor)
+
+
+class OptunaPruning(L.Callback):
+    """Lightning's side of :class:`TrialReporter`; with several processes per job it stays off (one trial, one
+    reporter)."""
+
+    def __init__(self, reporter: TrialReporter) -> None:
+        self.reporter = reporter
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.world_size > 1:
+            return
+        self.reporter.report(trainer.current_epoch, {k: float(v) for k, v in trainer.callback_metrics.items()})
