@@ -36,15 +36,22 @@ ONE_BATCH = [
 ]
 
 
-def median_seconds(command: list[str], cwd: Path, repeats: int) -> float:
-    times = []
+def run_seconds(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{shlex.join(command)} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def interleaved_medians(commands: dict[str, tuple[list[str], Path]], repeats: int) -> dict[str, float]:
+    """The median wall time of each command, run in turns (one of each per round): a machine that speeds up or
+    slows down during the measurement shifts every command alike instead of the ones measured last."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"{shlex.join(command)} failed:\n{done.stderr[-2000:]}")
-    return statistics.median(times)
+        for name, (command, cwd) in commands.items():
+            times[name].append(run_seconds(command, cwd))
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
 
 
 def phases_of_one_run(overrides: list[str], workdir: Path) -> dict[str, float]:
@@ -97,19 +104,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         ours = [sys.executable, "train.py", *ONE_BATCH, f"paths.log_dir={workdir}", *args.overrides]
-        table = Table(title=f"A run of one batch per split, median of {args.repeats} (seconds)")
+        commands = {
+            "this template, the whole command": (ours, PROJECT_ROOT),
+            "  ... with plots=false": ([*ours, "plots=false"], PROJECT_ROOT),
+            "  its imports (Lightning, torch, Hydra, ...)": ([sys.executable, "-c", "import train"], PROJECT_ROOT),
+        }
+        if args.other:
+            commands[f"the other command ({args.other_dir.name})"] = (shlex.split(args.other), args.other_dir)
+        medians = interleaved_medians(commands, args.repeats)
+        table = Table(title=f"A run of one batch per split, median of {args.repeats}, run in turns (seconds)")
         table.add_column("what")
         table.add_column("seconds", justify="right")
-        table.add_row("this template, the whole command", f"{median_seconds(ours, PROJECT_ROOT, args.repeats):.2f}")
-        without_plots = [*ours, "plots=false"]
-        table.add_row("  ... with plots=false", f"{median_seconds(without_plots, PROJECT_ROOT, args.repeats):.2f}")
-        imports = [sys.executable, "-c", "import train"]
-        table.add_row("  its imports (Lightning, torch, Hydra, ...)", f"{median_seconds(imports, PROJECT_ROOT, 3):.2f}")
+        for name in list(commands)[:3]:
+            table.add_row(name, f"{medians[name]:.2f}")
         for phase, seconds in phases_of_one_run([*ONE_BATCH, *args.overrides], workdir).items():
             table.add_row(f"  {phase}", f"{seconds:.2f}")
-        if args.other:
-            other = median_seconds(shlex.split(args.other), args.other_dir, args.repeats)
-            table.add_row(f"the other command ({args.other_dir.name})", f"{other:.2f}")
+        for name in list(commands)[3:]:
+            table.add_row(name, f"{medians[name]:.2f}")
         Console().print(table)
 
 
