@@ -1,4 +1,5 @@
-"""Training images/s of the CIFAR-10 ResNet-18 recipe (experiment=cifar10_resnet) at each trainer precision.
+"""Training images/s of a CIFAR-10 recipe (by default the ResNet-18 of experiment=cifar10_resnet) at each trainer
+precision.
 
 The batches are synthetic uint8 images already on the device, served by the project's device loader, so the model,
 the optimizer step and Lightning's loop are what is timed. The clock starts after ``--warmup`` steps (CUDA start-up,
@@ -7,6 +8,8 @@ cuDNN autotuning, ``model.compile=true``) and stops ``--steps`` steps later, aft
     python -m benchmarks.precision_throughput                                  # GPU: 32-true, 16-mixed, bf16-mixed
     python -m benchmarks.precision_throughput model.channels_last=true trainer.benchmark=true
     python -m benchmarks.precision_throughput --quick                          # a smoke test on any machine
+    python -m benchmarks.precision_throughput --experiment none model=cnn data=cifar10 --batch-size 128  # a CNN
+    python -m benchmarks.precision_throughput --experiment cifar10_speedrun --batch-size 1024 model.channels_last=true
 """
 
 import argparse
@@ -21,7 +24,7 @@ from hydra.utils import instantiate
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.runs import compose_run, now
+from benchmarks.runs import compose_run, cpu_name, now
 from src.datamodules.augment import BatchTransform
 from src.datamodules.device_loader import DeviceLoader
 from src.utils import builders
@@ -50,7 +53,7 @@ class Stopwatch(L.Callback):
 
 def images_per_second(overrides: list[str], precision: str, batch_size: int, warmup: int, steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_run(["experiment=cifar10_resnet", *overrides], Path(tmp))
+        cfg = compose_run(overrides, Path(tmp))
         L.seed_everything(0)
         module = instantiate(cfg.module, net=builders.build_model(cfg), optimizer=instantiate(cfg.optimizer))
         stopwatch = Stopwatch(warmup)
@@ -78,7 +81,8 @@ def images_per_second(overrides: list[str], precision: str, batch_size: int, war
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("overrides", nargs="*", help="train.py overrides on top of experiment=cifar10_resnet")
+    parser.add_argument("overrides", nargs="*", help="train.py overrides on top of --experiment")
+    parser.add_argument("--experiment", default="cifar10_resnet", help="the recipe; none: train.py's defaults")
     parser.add_argument("--precisions", nargs="+", help="default: 32-true, 16-mixed (CUDA) and bf16-mixed")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--warmup", type=int, default=30, help="untimed steps first")
@@ -100,11 +104,13 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
 
-    rates = {p: images_per_second(args.overrides, p, args.batch_size, args.warmup, args.steps) for p in precisions}
-    device = torch.cuda.get_device_name() if cuda else "CPU"
+    overrides = [*([f"experiment={args.experiment}"] if args.experiment != "none" else []), *args.overrides]
+    rates = {p: images_per_second(overrides, p, args.batch_size, args.warmup, args.steps) for p in precisions}
+    device = torch.cuda.get_device_name() if cuda else cpu_name()
     table = Table(
-        title=f"ResNet-18 training throughput, batch {args.batch_size}, {args.steps} steps after {args.warmup}",
-        caption=f"{device}, torch {torch.__version__}; overrides: {' '.join(args.overrides) or 'none'}",
+        title=f"{' '.join(overrides)}: training images/s, batch {args.batch_size}, {args.steps} steps after "
+        f"{args.warmup}",
+        caption=f"{device}, torch {torch.__version__}",
     )
     for column in ("precision", "images/s", f"speed-up over {precisions[0]}"):
         table.add_column(column, justify="left" if column == "precision" else "right")

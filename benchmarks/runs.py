@@ -1,5 +1,7 @@
 """Compose and time runs of ``train.py``'s config in-process, as the benchmarks do."""
 
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -38,3 +40,11 @@ def now() -> float:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return time.perf_counter()
+
+
+def cpu_name() -> str:
+    """The CPU's model name as Linux reports it (``platform.processor()`` is often empty there)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return f"CPU: {name or platform.processor() or platform.machine()}, {os.cpu_count()} cores"

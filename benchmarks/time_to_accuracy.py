@@ -1,5 +1,6 @@
 """Time to accuracy of a recipe: train it once per seed through ``train.train`` and report each run's test accuracy
-and wall time, then their mean ± std.
+and wall time, then their mean ± std; with ``--threshold``, also when each run's ``val/acc`` first reached it
+(seconds since the run started, read at each validation: a recipe that validates once only reports that once).
 
 An untimed warm-up run first pays the one-off costs (kernels loaded on first use, cuDNN autotuning,
 ``model.compile=true``), and its extra time over a timed run is reported on its own. Each run's time is split into
@@ -8,6 +9,8 @@ checks, model build, run records).
 
     python -m benchmarks.time_to_accuracy experiment=cifar10_speedrun paths.data_dir=/root/data --seeds 5 --target 94
     python -m benchmarks.time_to_accuracy experiment=cifar10_speedrun paths.data_dir=/root/data model.compile=true
+    python -m benchmarks.time_to_accuracy experiment=cifar10_cpu paths.data_dir=../data --seeds 3 --warmup 0 \
+        --target 90 --threshold 85
     python -m benchmarks.time_to_accuracy --quick --seeds 2 experiment=mnist_speedrun paths.data_dir=../data \
         trainer.accelerator=cpu trainer.precision=32-true       # a smoke test on a CPU: the numbers mean nothing
 """
@@ -19,16 +22,20 @@ import statistics
 import tempfile
 import warnings
 from collections.abc import Callable
-from contextlib import redirect_stdout
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from unittest.mock import patch
 
+import lightning as L
 import torch
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.runs import compose_run, now
+from benchmarks.runs import compose_run, cpu_name, now
+from src.utils import builders
+from src.utils.builders import build_callbacks
 from src.utils.resolvers import register_resolvers
 from train import ENGINES, train
 
@@ -49,6 +56,20 @@ class Run:
     accuracy: float  # test/acc
     engine_seconds: float
     total_seconds: float
+    threshold_seconds: float | None = None  # when val/acc first reached --threshold; None: never (or not asked)
+
+
+class FirstReached(L.Callback):
+    """The run's wall time (from ``start``) at the first validation whose ``val/acc`` is at least ``threshold``."""
+
+    def __init__(self, threshold: float, start: float) -> None:
+        self.threshold, self.start = threshold, start
+        self.seconds: float | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        accuracy = trainer.callback_metrics.get("val/acc")
+        if self.seconds is None and not trainer.sanity_checking and float(accuracy or 0) >= self.threshold:
+            self.seconds = now() - self.start
 
 
 def timed(fit: Callable, seconds: list[float]) -> Callable:
@@ -63,17 +84,25 @@ def timed(fit: Callable, seconds: list[float]) -> Callable:
     return run
 
 
-def timed_run(overrides: list[str], seed: int, output_dir: Path) -> Run:
+def timed_run(overrides: list[str], seed: int, output_dir: Path, threshold: float | None = None) -> Run:
     cfg = compose_run([*overrides, f"seed={seed}"], output_dir)
     engine_seconds: list[float] = []
     engines = {name: timed(fit, engine_seconds) for name, fit in ENGINES.items()}
-    with patch.dict(ENGINES, engines), redirect_stdout(io.StringIO()):  # the table alone: no per-run printouts
-        start = now()
+    start = now()
+    reached = FirstReached(threshold / 100, start) if threshold is not None else None
+
+    def with_reached(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+        return [*build_callbacks(cfg, has_logger), *([reached] if reached is not None else [])]
+
+    with ExitStack() as stack:
+        stack.enter_context(patch.dict(ENGINES, engines))
+        stack.enter_context(patch.object(builders, "build_callbacks", with_reached))
+        stack.enter_context(redirect_stdout(io.StringIO()))  # the table alone: no per-run printouts
         _, metrics = train(cfg)
         total = now() - start
     if "test/acc" not in metrics:
         raise SystemExit(f"this recipe logs no test/acc (it logged {sorted(metrics)}): time to accuracy needs one")
-    return Run(seed, metrics["test/acc"], engine_seconds[0], total)
+    return Run(seed, metrics["test/acc"], engine_seconds[0], total, reached.seconds if reached is not None else None)
 
 
 def mean_std(values: list[float]) -> str:
@@ -88,6 +117,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (of the first seed)")
     parser.add_argument("--target", type=float, help="test accuracy in percent to count runs against, e.g. 94")
+    parser.add_argument("--threshold", type=float, help="val/acc in percent whose first time to report, e.g. 85")
     parser.add_argument("--quick", action="store_true", help="a few batches per run: a smoke test, not a measurement")
     args = parser.parse_intermixed_args()  # overrides may come before or after the flags
     if args.seeds < 1:
@@ -100,23 +130,33 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp:
         warmups = [timed_run(overrides, args.first_seed, Path(tmp) / f"warmup{i}") for i in range(args.warmup)]
-        runs = [timed_run(overrides, seed, Path(tmp) / f"seed{seed}") for seed in seeds]
+        runs = [timed_run(overrides, seed, Path(tmp) / f"seed{seed}", args.threshold) for seed in seeds]
 
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name()
     table = Table(title=f"Time to accuracy: {' '.join(overrides)}", caption=f"{device}, torch {torch.__version__}")
-    for column in ("seed", "test acc (%)", "fit + test (s)", "whole run (s)"):
+    columns = ["seed", "test acc (%)", "fit + test (s)", "whole run (s)"]
+    if args.threshold is not None:
+        columns.append(f"val/acc >= {args.threshold:g}% after (s)")
+    for column in columns:
         table.add_column(column, justify="right")
     rows = [(f"{run.seed} (warm-up)", run) for run in warmups] + [(str(run.seed), run) for run in runs]
     for label, run in rows:
-        table.add_row(label, f"{100 * run.accuracy:.2f}", f"{run.engine_seconds:.3f}", f"{run.total_seconds:.3f}")
+        cells = [label, f"{100 * run.accuracy:.2f}", f"{run.engine_seconds:.3f}", f"{run.total_seconds:.3f}"]
+        if args.threshold is not None:
+            cells.append("never" if run.threshold_seconds is None else f"{run.threshold_seconds:.1f}")
+        table.add_row(*cells)
     table.add_section()
     accuracies = [100 * run.accuracy for run in runs]
-    table.add_row(
+    summary = [
         "mean ± std",
         mean_std(accuracies),
         mean_std([run.engine_seconds for run in runs]),
         mean_std([run.total_seconds for run in runs]),
-    )
+    ]
+    if args.threshold is not None:
+        reached_at = [run.threshold_seconds for run in runs if run.threshold_seconds is not None]
+        summary.append(mean_std(reached_at) if len(reached_at) == len(runs) else f"{len(reached_at)}/{len(runs)} runs")
+    table.add_row(*summary)
     console = Console()
     console.print(table)
     if warmups:
