@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
-from src.datamodules.augment import BatchTransform
+from src.datamodules.augment import Augmentation, BatchTransform
 from src.datamodules.device_loader import DeviceLoader
 from src.datamodules.image_cache import load_or_decode
 from src.datamodules.readers import DataFileError, md5, verify
@@ -262,4 +262,31 @@ def test_evaluation_shards_cover_every_sample_exactly_once() -> None:
 def test_unknown_loader_lists_the_choices(make_cfg, fake_dir: Path) -> None:
     cfg = make_cfg("data=mnist", f"paths.data_dir={fake_dir}", "data.loader=dali")
     with pytest.raises(Exception, match=r"unknown data.loader 'dali'; choose one of \['device', 'torchvision'\]"):
+        instantiate(cfg.data)
+
+
+def mirrored_per_image(loader: DeviceLoader, epoch_number: int) -> dict[int, bool]:
+    """Which images an epoch served mirrored: each image's left pixel holds its index, its right pixel 255."""
+    loader.sampler.set_epoch(epoch_number)
+    x, y = epoch(loader)
+    return {int(label): bool(row[0, 0, 0] == 255) for row, label in zip(x, y, strict=True)}
+
+
+def test_alternating_flip_mirrors_half_the_images_then_each_the_other_way_every_epoch() -> None:
+    n = 64
+    images = torch.stack([torch.tensor([[[i, 255]]], dtype=torch.uint8) for i in range(n)])
+    alternating = BatchTransform(mean=[0.0], std=[1 / 255], augmentation=Augmentation(flip="alternating"))
+    loader = DeviceLoader(images, torch.arange(n), 8, alternating, shuffle=True, seed=3)
+    epochs = [mirrored_per_image(loader, e) for e in range(3)]
+    assert 16 < sum(epochs[0].values()) < 48  # a random half
+    assert all(epochs[1][i] != epochs[0][i] and epochs[2][i] == epochs[0][i] for i in range(n))
+    again = DeviceLoader(images, torch.arange(n), 8, alternating, shuffle=True, seed=3)
+    assert mirrored_per_image(again, 0) == epochs[0]  # seeded: a resumed run mirrors the same images
+
+
+def test_alternating_flip_is_refused_by_the_torchvision_loader(make_cfg, fake_dir: Path) -> None:
+    cfg = make_cfg(
+        "data=cifar10", f"paths.data_dir={fake_dir}", "data.loader=torchvision", "data.augment.flip=alternating"
+    )
+    with pytest.raises(Exception, match=r"data.augment.flip=alternating needs data.loader=device"):
         instantiate(cfg.data)

@@ -16,30 +16,43 @@ PADDING_MODES = ("constant", "reflect", "replicate", "circular")
 
 @dataclass(frozen=True)
 class Augmentation:
-    """``crop_padding``: pad then crop back at a random offset; ``cutout``: side of a zeroed square (0 = off)."""
+    """``crop_padding``: pad then crop back at a random offset; ``cutout``: side of a zeroed square (0 = off).
+
+    ``flip``: true mirrors a random half of each batch; ``alternating`` mirrors a random half of the images in the
+    first epoch, then each image the other way than the epoch before (Jordan 2024): every image is seen both ways
+    every two epochs, which short runs gain from. The device loader knows the images' indices and does that; the
+    torchvision loader cannot, and refuses it.
+    """
 
     crop_padding: int = 0
     padding_mode: str = "constant"
-    flip: bool = False
+    flip: bool | str = False
     cutout: int = 0
 
     def __post_init__(self) -> None:
+        if self.flip not in (True, False, "alternating"):
+            raise ValueError(f"unknown flip {self.flip!r}; choose true, false or alternating")
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"unknown padding_mode {self.padding_mode!r}; choose one of {list(PADDING_MODES)}")
         if self.crop_padding < 0 or self.cutout < 0:
             raise ValueError(f"crop_padding and cutout must be >= 0, got {self.crop_padding} and {self.cutout}")
 
 
-def random_crop_flip(padded: torch.Tensor, size: Sequence[int], flip: bool, rng: torch.Generator) -> torch.Tensor:
+def random_crop_flip(
+    padded: torch.Tensor, size: Sequence[int], flip: bool | torch.Tensor, rng: torch.Generator
+) -> torch.Tensor:
     """Cut a ``size`` window at a random offset from each padded image, mirrored left-right for a random half
-    when ``flip``; one ``gather`` over flat pixel indices does both, with no host sync."""
+    when ``flip`` is true, or for the images a boolean ``flip`` mask marks; one ``gather`` over flat pixel indices
+    does both, with no host sync."""
     batch, channels, padded_h, padded_w = padded.shape
     height, width = size
     device = padded.device
     dy = torch.randint(0, padded_h - height + 1, (batch, 1, 1), device=device, generator=rng)
     dx = torch.randint(0, padded_w - width + 1, (batch, 1, 1), device=device, generator=rng)
     cols = torch.arange(width, device=device).view(1, 1, width)
-    if flip:
+    if isinstance(flip, torch.Tensor):
+        cols = torch.where(flip.view(batch, 1, 1), width - 1 - cols, cols)
+    elif flip:
         mirrored = torch.rand(batch, 1, 1, device=device, generator=rng) < 0.5
         cols = torch.where(mirrored, width - 1 - cols, cols)
     rows = dy + torch.arange(height, device=device).view(1, height, 1)
@@ -75,12 +88,16 @@ class BatchTransform:
             return images
         return F.pad(images, (aug.crop_padding,) * 4, mode=aug.padding_mode)
 
-    def __call__(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, rng: torch.Generator, mirrored: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``mirrored``: which images to flip, for ``flip=alternating`` (without it, a random half)."""
         aug = self.augmentation
         if aug is not None and (aug.crop_padding or aug.flip):
             pad = aug.crop_padding
             size = (images.shape[2] - 2 * pad, images.shape[3] - 2 * pad)
-            images = random_crop_flip(images, size, aug.flip, rng)
+            flip = mirrored if aug.flip == "alternating" and mirrored is not None else bool(aug.flip)
+            images = random_crop_flip(images, size, flip, rng)
         self.mean, self.scale = self.mean.to(images.device), self.scale.to(images.device)
         x = (images.float() - self.mean).mul_(self.scale)
         if aug is not None and aug.cutout:

@@ -51,6 +51,10 @@ class DeviceLoader:
         self.rng = torch.Generator(device=images.device)
         self.batches_served = 0
         self._skip = 0
+        self.first_flips = None  # flip=alternating: which images the first epoch mirrors, the same on every rank
+        if transform.augmentation is not None and transform.augmentation.flip == "alternating":
+            draws = torch.Generator().manual_seed(seed)
+            self.first_flips = (torch.rand(len(images), generator=draws) < 0.5).to(images.device)
 
     def indices(self) -> torch.Tensor:
         if self.sampler is None:
@@ -69,7 +73,8 @@ class DeviceLoader:
         for chunk in self.indices().split(self.batch_size)[self.batches_served :]:
             self.rng.manual_seed(hash((self.seed, self.rank, epoch, self.batches_served)) % 2**63)
             self.batches_served += 1
-            yield self.transform(self.images[chunk], self.rng), self.labels[chunk]
+            mirrored = self.first_flips[chunk] ^ bool(epoch % 2) if self.first_flips is not None else None
+            yield self.transform(self.images[chunk], self.rng, mirrored), self.labels[chunk]
 
     # Lightning saves and restores loaders that have these two methods, so a mid-epoch checkpoint resumes exactly.
     def state_dict(self) -> dict[str, int]:

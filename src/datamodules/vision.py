@@ -69,6 +69,11 @@ class VisionDataModule(TensorDataModule):
         self.val_size, self.loader = val_size, loader
         self.mean, self.std = list(mean), list(std)
         self.augmentation = Augmentation(**augment) if augment else None
+        if loader == "torchvision" and self.augmentation is not None and self.augmentation.flip == "alternating":
+            raise ValueError(
+                "data.augment.flip=alternating needs data.loader=device (it tracks each image across epochs); "
+                "use data.augment.flip=true with data.loader=torchvision"
+            )
         self.download, self.verify_checksums = download, verify_checksums
 
     @property
