@@ -83,11 +83,11 @@ class OptunaSweeperImpl(Sweeper):
         distributions, fixed = parse_search_space(self.params, arguments)
         study = self._open_study()
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        self.exhausted = False  # set when a grid sampler has tried its whole grid
         # A killed sweep's trials that were running: launched again (their job directories resume them).
         for run in _consecutive(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
             log.info("Optuna: continuing trial(s) %s of a stopped sweep", ", ".join(str(t.number) for t in run))
             self._launch(study, run, fixed)
-        self.exhausted = False
         while (finished := len(study.get_trials(deepcopy=False, states=FINISHED))) < self.n_trials:
             if self.exhausted:
                 log.info("Optuna: the sampler has tried every point of its grid (%d trials)", finished)
