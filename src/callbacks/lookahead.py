@@ -23,18 +23,18 @@ class Lookahead(L.Callback):
         self.final_decay = final_decay
         self.slow: dict[str, torch.Tensor] = {}
         self.total_steps = 1
-
-    def _tracked(self, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
-        """The floating-point weights and BatchNorm statistics (step counters are left alone)."""
-        return {name: value for name, value in pl_module.state_dict().items() if value.is_floating_point()}
+        self.live: dict[str, torch.Tensor] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # read once: Lightning computes it by building the training loader again
         self.total_steps = max(int(trainer.estimated_stepping_batches), 1)
-        if not self.slow:
-            self.slow = {name: value.detach().clone() for name, value in self._tracked(pl_module).items()}
-        else:  # resumed: the checkpoint's copy, on the module's device
-            self.slow = {name: value.to(self._tracked(pl_module)[name]) for name, value in self.slow.items()}
+        # The floating-point weights and BatchNorm statistics (step counters are left alone), collected once: the
+        # state dict's tensors share the module's storage, so updating them updates the network.
+        self.live = {name: value for name, value in pl_module.state_dict().items() if value.is_floating_point()}
+        if self.slow:  # resumed: the checkpoint's copy, on the module's device
+            self.slow = {name: value.to(self.live[name]) for name, value in self.slow.items()}
+        else:
+            self.slow = {name: value.detach().clone() for name, value in self.live.items()}
 
     @torch.no_grad()
     def on_train_batch_end(
@@ -47,7 +47,7 @@ class Lookahead(L.Callback):
             decay = self.final_decay * (step / total) ** 3
         else:
             return
-        for name, value in self._tracked(pl_module).items():
+        for name, value in self.live.items():
             slow = self.slow[name]
             slow.lerp_(value, 1.0 - decay)
             value.copy_(slow)
