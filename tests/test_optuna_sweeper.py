@@ -143,3 +143,12 @@ def test_search_space_reads_hydras_sweep_syntax() -> None:
 def test_trial_values_become_overrides_hydra_reads_back() -> None:
     overrides = trial_overrides({"a": None, "b": True, "c": 0.5, "d": "sgd", "e": "two words", "f": "it's"})
     assert overrides == ["a=null", "b=true", "c=0.5", "d=sgd", "e='two words'", "f='it\\'s'"]
+
+
+def test_search_space_optuna_cannot_sample_is_one_line_before_any_job(tmp_path: Path) -> None:
+    search_config(tmp_path / "configs", "backwards", 2, {"optimizer.lr": "interval(0.1, 0.01)"})
+    done, sweep_dir = search(tmp_path, "backwards")
+    assert done.returncode == 1
+    [line] = [line for line in (done.stdout + done.stderr).splitlines() if "needs start < end" in line]
+    assert "hydra.sweeper.params.optimizer.lr: optimizer.lr=interval(0.1, 0.01) needs start < end" in line
+    assert "Traceback" not in done.stderr and not (sweep_dir / "0").exists()

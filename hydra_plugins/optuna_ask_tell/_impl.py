@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from src.engines.resume import read_record
-from src.sweeps.search_space import parse_search_space, trial_overrides
+from src.sweeps.search_space import SearchSpaceError, parse_search_space, trial_overrides
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -44,11 +44,6 @@ class OptunaSweeperImpl(Sweeper):
         params: dict[str, str],
         trial_id: int | None = None,
     ) -> None:
-        if direction not in ("minimize", "maximize") or n_trials < 1 or n_jobs < 1:
-            raise ValueError(
-                f"hydra.sweeper: direction must be minimize or maximize, n_trials and n_jobs >= 1; got "
-                f"direction={direction}, n_trials={n_trials}, n_jobs={n_jobs}"
-            )
         self.direction, self.n_trials, self.n_jobs = direction, n_trials, n_jobs
         self.storage, self.study_name = storage, study_name
         self.sampler, self.pruner, self.params = sampler, pruner, dict(params or {})
@@ -80,8 +75,22 @@ class OptunaSweeperImpl(Sweeper):
         return study
 
     def sweep(self, arguments: list[str]) -> None:
-        distributions, fixed = parse_search_space(self.params, arguments)
-        study = self._open_study()
+        # Refusals are one logged line and exit status 1, before any job (raised here, Hydra would add a traceback).
+        if self.direction not in ("minimize", "maximize") or self.n_trials < 1 or self.n_jobs < 1:
+            log.error(
+                "hydra.sweeper: direction must be minimize or maximize, n_trials and n_jobs >= 1; got "
+                "direction=%s, n_trials=%s, n_jobs=%s",
+                self.direction,
+                self.n_trials,
+                self.n_jobs,
+            )
+            raise SystemExit(1)
+        try:
+            distributions, fixed = parse_search_space(self.params, arguments)
+            study = self._open_study()
+        except (SearchSpaceError, ValueError) as err:
+            log.error("%s", err)
+            raise SystemExit(1) from None
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         self.exhausted = False  # set when a grid sampler has tried its whole grid
         # A killed sweep's trials that were running: launched again (their job directories resume them).
