@@ -4,6 +4,10 @@ The model and data come from the run's saved config, so runs made with experimen
 as they were trained; the test metrics equal the ones the training run logged.
 """
 
+import gc
+
+gc.disable()  # until the imports are done: src/utils/fast_start.py says why
+
 import csv
 import json
 import logging
@@ -19,12 +23,14 @@ from src.tasks import Task
 from src.utils.checks import check_test_time_augmentation
 from src.utils.console import print_metrics, quiet_third_party
 from src.utils.errors import RunError, exit_on_run_error
+from src.utils.fast_start import imports_done
 from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure, save
 from src.utils.image_folder import load_image_folder
 from src.utils.predict import predictions_and_targets
 from src.utils.resolvers import register_resolvers
 from src.utils.runs import load_run_config, rebuild, required_checkpoint
 
+imports_done()
 register_resolvers()
 quiet_third_party()
 log = logging.getLogger(__name__)

@@ -4,6 +4,10 @@ Writes ``model.onnx`` with a dynamic batch dimension, runs the ONNX checker, run
 test inputs and compares with PyTorch: the largest absolute difference must stay within ``tolerance``.
 """
 
+import gc
+
+gc.disable()  # until the imports are done: src/utils/fast_start.py says why
+
 import logging
 from pathlib import Path
 
@@ -17,9 +21,11 @@ from omegaconf import DictConfig, open_dict
 from src.utils.checks import check_writable
 from src.utils.console import print_metrics, quiet_third_party
 from src.utils.errors import ConfigError, RunError, exit_on_run_error
+from src.utils.fast_start import imports_done
 from src.utils.resolvers import register_resolvers
 from src.utils.runs import load_run_config, rebuild, required_checkpoint
 
+imports_done()
 register_resolvers()
 quiet_third_party()
 log = logging.getLogger(__name__)

@@ -3,6 +3,10 @@
 check -> seed -> instantiate -> fit and test (Lightning, or ``engine=scratch``) -> record -> return the metric.
 """
 
+import gc
+
+gc.disable()  # until the imports are done: src/utils/fast_start.py says why
+
 import logging
 import sys
 from dataclasses import asdict
@@ -40,6 +44,7 @@ from src.utils import builders
 from src.utils.checks import check_config, check_free_space, check_writable
 from src.utils.console import print_config, print_metrics, quiet_third_party
 from src.utils.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError
+from src.utils.fast_start import imports_done
 from src.utils.figures import predicted_vs_true_figure, save
 from src.utils.open_arguments import open_arguments
 from src.utils.predict import predictions_and_targets
@@ -48,6 +53,7 @@ from src.utils.resolvers import PROJECT_ROOT, register_resolvers
 from src.utils.run_record import recorded_run
 from src.utils.suggest import print_override_suggestions
 
+imports_done()
 register_resolvers()
 quiet_third_party()
 log = logging.getLogger(__name__)

@@ -99,3 +99,21 @@ def test_normal_run_prints_no_third_party_tips_or_deprecations_and_its_directory
     assert "Total FLOPs: 0" not in output and "Total FLOPs: " in output
     [run] = run_dirs(tmp_path)
     assert f"Written to {run}\n" in done.stdout
+
+
+def test_entry_points_switch_the_garbage_collector_back_on_after_their_imports() -> None:
+    # Each entry point imports with the collector off; left off, every run would keep its cyclic garbage.
+    probe = "; ".join(
+        [
+            "import gc, importlib",
+            "states = []",
+            *[
+                f"importlib.import_module('{name}'); states.append((gc.isenabled(), gc.get_freeze_count() > 0))"
+                for name in ("train", "eval", "export")
+            ],
+            "print(states)",
+        ]
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str([(True, True)] * 3)
