@@ -63,6 +63,14 @@ MALFORMED = [
     ("+max_epochs=2", r"^\+max_epochs=2 adds a top-level key 'max_epochs' that nothing reads; did you mean trainer.max_epochs=2\?$"),  # noqa: E501
     ("trainer.limit_train_batches=abc", r"^trainer.limit_train_batches='abc' is not a number; use a count >= 1 or a fraction$"),  # noqa: E501
     ("trainer.limit_val_batches=-0.5", r"^trainer.limit_val_batches=-0.5 runs no val batch; use a count >= 1"),
+    # losses and metrics from config
+    ("data=linear module.loss={_target_:torch.nn.HuberLoss,delt:0.5}", r"^module.loss.delt is not a parameter of torch.nn.HuberLoss; did you mean module.loss.delta\? \(it takes: delta, reduction\)$"),  # noqa: E501
+    ("module.loss=huber", r"^module.loss='huber' does not fit task=binary; choose one of \['bce'\], or a node such as module.loss=\{_target_:torch.nn.HuberLoss,delta:0.5\}$"),  # noqa: E501
+    ("data=mnist module.loss={_target_:torch.nn.CrossEntropyLoss} module.label_smoothing=0.1", r"^module.label_smoothing=0.1 configures the named cross_entropy loss; with your own module.loss \(CrossEntropyLoss\) set the smoothing in that node$"),  # noqa: E501
+    ("data=mnist +module.metrics.top7=null", r"^module.metrics.top7=null removes a default metric, but top7 is not one; the defaults here are acc, top5$"),  # noqa: E501
+    ("+module.metrics.f1._target_=torch.nn.ReLU", r"^module.metrics.f1 built a ReLU, not a torchmetrics Metric; give its _target_ a metric class"),  # noqa: E501
+    ("+module.metrics.loss._target_=torchmetrics.MeanMetric", r"^module.metrics.loss: a metric name is a plain identifier other than loss"),  # noqa: E501
+    ("+module.metrics.f1._target_=torchmetrics.classification.BinaryF1Score +module.metrics.f1.treshold=0.3", r"^module.metrics.f1: Unexpected keyword arguments: `treshold`$"),  # noqa: E501
     # what this machine or file system cannot do
     ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),
     pytest.param("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu", marks=NEEDS_NO_GPU),
@@ -125,6 +133,7 @@ def test_data_config_that_lies_about_its_data_is_refused(make_cfg) -> None:
         (["trainer.gradient_clip_val=0.5"], []),  # a key whose default is null exists too
         (["trainer.fast_dev_rn=true"], ["did you mean trainer.fast_dev_run=true?"]),  # a Trainer argument not in YAML
         (["++trainer.overfit_batches=2"], []),  # added on purpose
+        (["module.metrics.top5=null"], ["module.metrics.top5 is a new entry of module.metrics; add it with +module."]),
     ],
 )
 def test_mistyped_command_line_key_gets_the_closest_real_key(overrides: list[str], expected: list[str]) -> None:

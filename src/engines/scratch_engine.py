@@ -14,7 +14,6 @@ from src.engines.distributed import init_distributed
 from src.engines.interrupt import StopRequest
 from src.engines.result import FitResult
 from src.engines.scratch import LoopSettings, ScratchTrainer
-from src.lit_modules.objectives import make_objective
 from src.sweeps.trial import trial_reporter
 from src.utils import builders
 from src.utils.checks import uses_cuda
@@ -82,7 +81,7 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
     loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
     reporter = trial_reporter(cfg.optimized_metric) if world_size == 1 else None  # one trial, one reporter
     loop = ScratchTrainer(settings, device, loggers, rank, world_size, reporter.report if reporter else None)
-    objective = make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss, cfg.module.label_smoothing)
+    objective = builders.build_objective(cfg.module)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(cfg.ckpt_path, net) if cfg.ckpt_path else None
 

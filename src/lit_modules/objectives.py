@@ -1,7 +1,8 @@
 """Loss, metrics and prediction transform for each task, built from the names typed in configs."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,38 +30,92 @@ class Objective:
     to_predictions: Callable[[torch.Tensor], torch.Tensor]
 
 
-def _loss(task: Task, name: str | None, label_smoothing: float) -> nn.Module:
+def _loss(task: Task, loss: str | nn.Module | None, label_smoothing: float) -> nn.Module:
+    """A named loss of the task, or the module a ``module.loss`` node built (``_target_: torch.nn.HuberLoss``)."""
+    if isinstance(loss, nn.Module):
+        if label_smoothing:
+            raise ValueError(
+                f"module.label_smoothing={label_smoothing} configures the named cross_entropy loss; with your own "
+                f"module.loss ({type(loss).__name__}) set the smoothing in that node"
+            )
+        return loss
     losses: dict[Task, dict[str, Callable[[], nn.Module]]] = {
         Task.REGRESSION: {"mse": nn.MSELoss, "l1": nn.L1Loss},
         Task.BINARY: {"bce": nn.BCEWithLogitsLoss},
         Task.MULTICLASS: {"cross_entropy": lambda: nn.CrossEntropyLoss(label_smoothing=label_smoothing)},
     }
-    name = name or DEFAULT_LOSS[task]
+    name = loss or DEFAULT_LOSS[task]
     if name not in losses[task]:
-        raise ValueError(f"loss {name!r} does not fit task={task.value}; choose one of {sorted(losses[task])}")
+        raise ValueError(
+            f"module.loss={name!r} does not fit task={task.value}; choose one of {sorted(losses[task])}, or a "
+            "node such as module.loss={_target_:torch.nn.HuberLoss,delta:0.5}"
+        )
     if label_smoothing and task is not Task.MULTICLASS:
         raise ValueError(f"label_smoothing={label_smoothing} only applies to multiclass tasks, not {task.value}")
     return losses[task][name]()
 
 
-def make_objective(
-    task: str | Task, num_outputs: int, loss: str | None = None, label_smoothing: float = 0.0
-) -> Objective:
+def default_metrics(task: str | Task, num_outputs: int) -> dict[str, Metric]:
     """Regression logs mse and mae; binary logs acc; multiclass logs acc (and top5 with more than 5 classes)."""
     task = Task.parse(task)
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    loss_fn = _loss(task, loss, label_smoothing)
     if task is Task.REGRESSION:
-        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
-        return Objective(loss_fn, metrics, None, lambda out: out)
+        return {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}
     # validate_args=False: checking the labels of every batch reads them on the host (a GPU sync per step); the data
     # modules check their labels once, when they load them.
     if task is Task.BINARY:
-        metrics = MetricCollection({"acc": BinaryAccuracy(validate_args=False)})
-        return Objective(loss_fn, metrics, BinaryConfusionMatrix(validate_args=False), torch.sigmoid)
+        return {"acc": BinaryAccuracy(validate_args=False)}
     multiclass: dict[str, Metric] = {"acc": MulticlassAccuracy(num_outputs, average="micro", validate_args=False)}
     if num_outputs > 5:
         multiclass["top5"] = MulticlassAccuracy(num_outputs, top_k=5, average="micro", validate_args=False)
-    confusion = MulticlassConfusionMatrix(num_outputs, validate_args=False)
-    return Objective(loss_fn, MetricCollection(multiclass), confusion, lambda out: out)
+    return multiclass
+
+
+def metric_names(task: str | Task, num_outputs: int, metrics: Mapping[str, Any] | None) -> list[str]:
+    """The names a run logs under ``train/``, ``val/`` and ``test/`` besides ``loss``: the task's defaults, with
+    ``module.metrics`` added (a name set to null is removed). Checked at start-up, before anything is built."""
+    names = list(default_metrics(task, num_outputs))
+    for name, metric in (metrics or {}).items():
+        if not str(name).isidentifier() or name == "loss":
+            raise ValueError(f"module.metrics.{name}: a metric name is a plain identifier other than loss, e.g. f1")
+        if metric is None and name not in names:
+            raise ValueError(
+                f"module.metrics.{name}=null removes a default metric, but {name} is not one; the defaults here "
+                f"are {', '.join(names) or 'none'}"
+            )
+        if metric is None:
+            names.remove(name)
+        elif name not in names:
+            names.append(name)
+    return names
+
+
+def _metrics(task: Task, num_outputs: int, metrics: Mapping[str, Metric | None] | None) -> MetricCollection:
+    chosen, names = default_metrics(task, num_outputs), metric_names(task, num_outputs, metrics)
+    for name, metric in (metrics or {}).items():
+        if metric is not None and not isinstance(metric, Metric):
+            raise ValueError(
+                f"module.metrics.{name} built a {type(metric).__name__}, not a torchmetrics Metric; give its "
+                "_target_ a metric class, e.g. torchmetrics.classification.BinaryF1Score"
+            )
+        if metric is not None:
+            chosen[name] = metric
+    return MetricCollection({name: chosen[name] for name in names})
+
+
+def make_objective(
+    task: str | Task,
+    num_outputs: int,
+    loss: str | nn.Module | None = None,
+    label_smoothing: float = 0.0,
+    metrics: Mapping[str, Metric | None] | None = None,
+) -> Objective:
+    """The task's loss (or ``loss``, a module) and its default metrics with ``metrics`` added or removed."""
+    task = Task.parse(task)
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    loss_fn, collection = _loss(task, loss, label_smoothing), _metrics(task, num_outputs, metrics)
+    if task is Task.REGRESSION:
+        return Objective(loss_fn, collection, None, lambda out: out)
+    if task is Task.BINARY:
+        return Objective(loss_fn, collection, BinaryConfusionMatrix(validate_args=False), torch.sigmoid)
+    return Objective(loss_fn, collection, MulticlassConfusionMatrix(num_outputs, validate_args=False), lambda out: out)

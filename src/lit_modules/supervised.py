@@ -1,13 +1,13 @@
 """One LightningModule for every supervised task; the task decides loss and metrics, configs decide the rest."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from lightning import LightningModule
 from torch import nn
 from torch.optim import Optimizer
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 
 from src.engines.checkpoints import restore_rng_states, rng_states
 from src.lit_modules.objectives import make_objective
@@ -22,6 +22,8 @@ class SupervisedModule(LightningModule):
 
     ``optimizer`` is a partial taking the parameters (``optimizer=adamw``); ``scheduler`` is Lightning's
     lr-scheduler dict whose ``scheduler`` entry is a partial taking the optimizer (``scheduler=cosine``).
+    ``loss`` is a name (``mse``) or a module built from a ``_target_`` node; ``metrics`` adds metrics by name to the
+    task's defaults (None removes a default).
     ``test_time_flip`` and ``test_time_shift`` validate and test on the mean outputs over flipped and translated
     views of each image (``src/lit_modules/test_time.py``).
     """
@@ -33,19 +35,21 @@ class SupervisedModule(LightningModule):
         num_outputs: int,
         optimizer: OptimizerFactory,
         scheduler: dict[str, Any] | None = None,
-        loss: str | None = None,
+        loss: str | nn.Module | None = None,
         label_smoothing: float = 0.0,
+        metrics: Mapping[str, Metric | None] | None = None,
         test_time_flip: bool = False,
         test_time_shift: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        built = ["loss"] if isinstance(loss, nn.Module) else []  # a module is saved with the weights, not as an hparam
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "metrics", *built])
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.test_time_flip, self.test_time_shift = test_time_flip, test_time_shift
         self.resumed_metrics: dict[str, float] = {}  # the epoch metrics saved with the checkpoint fit resumed from
-        objective = make_objective(task, num_outputs, loss, label_smoothing)
+        objective = make_objective(task, num_outputs, loss, label_smoothing, metrics)
         self.loss_fn = objective.loss
         self.to_predictions = objective.to_predictions
         self.train_metrics = objective.metrics.clone(prefix="train/")

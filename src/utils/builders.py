@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from src.lit_modules.objectives import Objective, make_objective
 from src.models.shapes import ShapeError
 from src.utils.errors import ConfigError
 
@@ -90,6 +91,30 @@ def init_from_data(net: nn.Module, datamodule: LightningDataModule) -> None:
     samples = getattr(net, "data_init_samples", 0)
     if samples:
         net.init_from_data(datamodule.training_inputs(samples))
+
+
+def build_objective(module_cfg: DictConfig) -> Objective:
+    """Loss, metrics and prediction transform of ``cfg.module``, its ``loss`` and ``metrics`` nodes built as Hydra
+    builds them for the Lightning module: the scratch engine and the start-up checks read the same objects."""
+    loss = module_cfg.loss
+    nodes = module_cfg.get("metrics") or {}  # runs saved before metrics were configurable have none
+    try:
+        metrics = {
+            str(name): None if node is None else _built(f"module.metrics.{name}", node) for name, node in nodes.items()
+        }
+        built_loss = _built("module.loss", loss) if isinstance(loss, DictConfig) else loss
+        return make_objective(module_cfg.task, module_cfg.num_outputs, built_loss, module_cfg.label_smoothing, metrics)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _built(key: str, node: DictConfig) -> object:
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        raise ConfigError(f"{key}: {err.__cause__ or err}") from None
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:

@@ -13,7 +13,7 @@ from torch import nn
 
 from src.atomic_write import unwritable
 from src.engines.resume import RESUME_MODES
-from src.lit_modules.objectives import make_objective
+from src.utils.builders import build_objective
 from src.utils.errors import ConfigError
 from src.utils.schema import check_schema
 from src.utils.suggest import config_keys
@@ -47,8 +47,9 @@ def check_precision(accelerator: str, precision: str) -> None:
 
 
 def logged_metric_names(cfg: DictConfig) -> list[str]:
-    """What a run logs per stage (``train/``, ``val/``, ``test/``): its loss and its task's metrics."""
-    return ["loss", *make_objective(cfg.module.task, cfg.module.num_outputs, cfg.module.loss).metrics.keys()]
+    """What a run logs per stage (``train/``, ``val/``, ``test/``): its loss and its metrics, built as the run will
+    build them, so a loss or metric that does not fit is refused here too."""
+    return ["loss", *build_objective(cfg.module).metrics.keys()]
 
 
 def check_test_time_augmentation(cfg: DictConfig) -> None:

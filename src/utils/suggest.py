@@ -12,7 +12,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.utils.schema import parameters_of
 
@@ -48,10 +48,14 @@ def override_suggestions(args: list[str], config_dir: str, config_name: str) -> 
         key = override.key_or_group
         if "." not in key or override.is_add() or override.is_force_add() or override.is_delete() or key in keys:
             continue
-        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+        value = override.input_line.split("=", 1)[1]
+        ancestors = {key.rsplit(".", depth)[0] for depth in range(1, key.count(".") + 1)}
+        close = [k for k in difflib.get_close_matches(key, keys, n=3, cutoff=0.75) if k not in ancestors]
+        parent = OmegaConf.select(cfg, key.rsplit(".", 1)[0])
         if close:
-            value = override.input_line.split("=", 1)[1]
             lines.append(f"{key} is not a key of this config; did you mean {close[0]}={value}?")
+        elif isinstance(parent, DictConfig) and "_target_" not in parent:  # an open mapping such as module.metrics
+            lines.append(f"{key} is a new entry of {key.rsplit('.', 1)[0]}; add it with +{key}={value}")
     return lines
 
 
