@@ -13,7 +13,7 @@ from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import init_distributed
 from src.engines.interrupt import StopRequest
 from src.engines.result import FitResult
-from src.engines.scratch import LoopSettings, ScratchTrainer
+from src.engines.scratch_loop import LoopSettings, ScratchTrainer
 from src.sweeps.trial import trial_reporter
 from src.utils import builders
 from src.utils.checks import uses_cuda
@@ -91,18 +91,10 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
             net, objective, instantiate(cfg.optimizer), scheduler, train_loader, val_loader, stop, resume
         )
         if cfg.test:
-            if loop.tested_checkpoint is not None:
-                load_net_weights(loop.tested_checkpoint, net)
-            log.info("Testing %s", loop.tested_checkpoint or "the final weights (no checkpoint was saved)")
-            test_metrics = objective.metrics.clone(prefix="test/").to(device)
-            confusion = objective.confusion.to(device) if objective.confusion is not None else None
-            loss_fn, test_loader = objective.loss.to(device), datamodule.test_dataloader()
-            metrics |= loop.evaluate(net, loss_fn, test_metrics, test_loader, objective, "test", confusion)
-            loop.log_metrics({k: v for k, v in metrics.items() if k.startswith("test/")})
-            if confusion is not None:
-                matrix = confusion.compute().cpu()  # synchronized: every process takes part
-                if cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
-                    publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
+            tested, matrix = loop.test(net, objective, datamodule.test_dataloader())
+            metrics |= tested
+            if matrix is not None and cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
+                publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
         log_run_hyperparameters(loggers, cfg, metrics, loop.global_step)
         status = "success"
     finally:

@@ -1,5 +1,10 @@
 """The training loop Lightning runs for us, written out by hand in plain PyTorch.
 
+:func:`train_step` is the lesson's five steps (forward, loss, zero_grad, backward, step), in that order; the layers
+around it are kept apart: mixed precision (:class:`MixedPrecision`), gradient accumulation and the checks before a
+step (:class:`Accumulation`), and in :class:`ScratchTrainer` the epochs, interrupts, partial-epoch resume,
+validation, checkpoints, early stopping and testing.
+
 Same configs, model, data module, loss, metrics, optimizer and scheduler as the Lightning engine, and the same
 order of operations, so both give the same losses and weights (tests/test_engine_parity.py checks it).
 ``python train.py engine=scratch ...`` runs it.
@@ -19,9 +24,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torchmetrics import MetricCollection
 
 from src.callbacks.stop_on_non_finite import diverged_message, find_non_finite
-from src.engines.checkpoints import adopt, net_state, restore_rng_states, rng_states, save_atomic
+from src.engines.checkpoints import adopt, load_net_weights, net_state, restore_rng_states, rng_states, save_atomic
 from src.engines.distributed import all_reduce_sum, barrier
 from src.engines.interrupt import StopRequest, interrupted_message
 from src.lit_modules.objectives import Objective
@@ -36,7 +42,8 @@ AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
 
 @dataclass
 class LoopSettings:
-    """The knobs of the loop; ``train.py`` fills them from the same ``trainer`` and ``callbacks`` config."""
+    """The knobs of the loop; ``scratch_engine.settings_from_config`` reads them from the same ``trainer`` and
+    ``callbacks`` config Lightning gets."""
 
     max_epochs: int
     precision: str = "32-true"
@@ -59,6 +66,70 @@ class LoopSettings:
     stop_on_non_finite: bool = True  # check loss and gradients every step (one host sync per step)
 
 
+@dataclass
+class FitState:
+    """What a fit trains and measures, passed around as one object."""
+
+    model: nn.Module  # the network, wrapped in DistributedDataParallel with several processes
+    objective: Objective  # loss, metrics and the outputs-to-predictions transform of the task
+    optimizer: Optimizer
+    schedule: dict[str, Any] | None  # Lightning's lr-scheduler dict: scheduler, interval, monitor
+    train_metrics: MetricCollection
+    val_metrics: MetricCollection
+
+
+class MixedPrecision:
+    """The AMP layer: forward and loss under autocast; with float16 the loss is scaled before backward, so small
+    gradients do not underflow, and unscaled before clipping and the step."""
+
+    def __init__(self, precision: str, device: torch.device) -> None:
+        dtype = AUTOCAST_DTYPES.get(precision)
+        if dtype is torch.float16 and device.type != "cuda":
+            dtype = torch.bfloat16  # float16 autocast needs CUDA; bfloat16 is what the CPU can do
+        self.device_type, self.dtype = device.type, dtype
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, self.dtype, enabled=self.dtype is not None)
+
+    def scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        return self.scaler.scale(loss)
+
+    def unscale(self, optimizer: Optimizer) -> None:
+        self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: Optimizer) -> None:
+        self.scaler.step(optimizer)  # skipped when float16 gradients overflowed
+        self.scaler.update()
+
+
+def train_step(
+    state: FitState, x: torch.Tensor, y: torch.Tensor, amp: MixedPrecision, window: "Accumulation"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The five steps of every training loop, in the order they run; returns the outputs and the loss."""
+    with amp.autocast():
+        outputs = state.model(x)  # 1. forward
+        loss = state.objective.loss(outputs, y)  # 2. loss
+    if window.starts:
+        state.optimizer.zero_grad()  # 3. zero_grad (once per window of batches whose gradients add up)
+    amp.scaled(loss / window.size).backward()  # 4. backward
+    if window.ends:
+        window.before_step(loss)  # checks and clipping
+        amp.step(state.optimizer)  # 5. step
+    return outputs, loss
+
+
+@dataclass
+class Accumulation:
+    """Where a batch falls in its window of ``size`` batches (``trainer.accumulate_grad_batches``), and what runs
+    before each step: the non-finite check and gradient clipping."""
+
+    size: int
+    starts: bool
+    ends: bool
+    before_step: Callable[[torch.Tensor], None]
+
+
 def set_epoch(loader: Iterable, epoch: int) -> None:
     """Reshuffle for this epoch: the per-epoch permutation is keyed by the epoch (what Lightning does for us)."""
     sampler = getattr(loader, "sampler", None)
@@ -74,7 +145,7 @@ def batches(loader: Iterable, limit: int | None) -> Iterable:
 
 
 class ScratchTrainer:
-    """``fit`` trains with validation, checkpoints and early stopping; ``test`` evaluates a loader."""
+    """``fit`` trains with validation, checkpoints and early stopping; ``test`` tests the best checkpoint."""
 
     def __init__(
         self,
@@ -90,11 +161,7 @@ class ScratchTrainer:
         self.settings, self.device, self.loggers = settings, device, loggers
         self.on_validated = on_validated
         self.rank, self.world_size = rank, world_size
-        dtype = AUTOCAST_DTYPES.get(settings.precision)
-        if dtype is torch.float16 and device.type != "cuda":
-            dtype = torch.bfloat16  # float16 autocast needs CUDA; bfloat16 is what the CPU can do
-        self.autocast_dtype = dtype
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+        self.amp = MixedPrecision(settings.precision, device)
         self.epoch, self.global_step = 0, 0
         self.best_score: float | None = None
         self.best_path: Path | None = None
@@ -115,64 +182,70 @@ class ScratchTrainer:
         resume_from: dict[str, Any] | None = None,
     ) -> dict[str, float]:
         s = self.settings
-        model = net.to(self.device)
-        if self.world_size > 1:  # gradients are averaged across processes during backward
-            model = DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
-        loss_fn = objective.loss.to(self.device)
-        train_metrics = objective.metrics.clone(prefix="train/").to(self.device)
-        train_metrics.persistent(True)  # saved with a mid-epoch checkpoint
-        val_metrics = objective.metrics.clone(prefix="val/").to(self.device)
-        optimizer = make_optimizer(model.parameters())
-        steps_per_epoch = math.ceil(self._num_batches(train_loader, s.limit_train_batches) / s.accumulate_grad_batches)
-        schedule = (
-            build_scheduler(scheduler_config, optimizer, steps_per_epoch * s.max_epochs) if scheduler_config else None
-        )
-        partial_epoch = self._restore(resume_from, optimizer, schedule) if resume_from is not None else None
+        state = self._fit_state(net, objective, make_optimizer, scheduler_config, train_loader)
+        partial_epoch = self._restore(resume_from, state) if resume_from is not None else None
 
         with stop.at_step_boundaries():
             for epoch in range(self.epoch, s.max_epochs):
                 self.epoch = epoch
                 set_epoch(train_loader, epoch)
-                lr = {f"lr-{type(optimizer).__name__}": optimizer.param_groups[0]["lr"]}
-                new = self._train_epoch(
-                    model, loss_fn, train_metrics, optimizer, schedule, train_loader, objective, stop, partial_epoch
-                )
+                lr = {f"lr-{type(state.optimizer).__name__}": state.optimizer.param_groups[0]["lr"]}
+                new = self._train_epoch(state, train_loader, stop, partial_epoch)
                 partial_epoch = None
                 validated = (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:
-                    new |= self.evaluate(model, loss_fn, val_metrics, val_loader, objective, "val")
+                    new |= self.evaluate(state.model, objective, state.val_metrics, val_loader, "val")
                 self.metrics |= new  # validation metrics stay those of the last validated epoch
                 if validated and self.on_validated is not None:
                     self.on_validated(epoch, self.metrics)
                 self.log_metrics({**lr, **new, "epoch": epoch})
-                if schedule is not None and schedule["interval"] == "epoch":
-                    scheduler = schedule["scheduler"]
-                    if not isinstance(scheduler, ReduceLROnPlateau):
-                        scheduler.step()
-                    elif validated:
-                        scheduler.step(self.metrics[schedule["monitor"]])
-                if self._end_of_epoch(model, optimizer, schedule, self.metrics[s.monitor] if validated else None):
+                self._step_epoch_scheduler(state.schedule, validated)
+                if self._end_of_epoch(state, self.metrics[s.monitor] if validated else None):
                     log.info("Early stopping: %s did not improve in %d validations", s.monitor, s.patience)
                     break
                 if self._stop_requested(stop):
                     saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written
-                    self._interrupt(stop, None if saved else self._checkpoint(model, optimizer, schedule))
+                    self._interrupt(stop, None if saved else self._checkpoint(state))
         self.epoch = min(self.epoch + 1, s.max_epochs)  # epochs done; a run resumed after its last one trains none
         return dict(self.metrics)
 
-    def _train_epoch(
-        self, model, loss_fn, metrics, optimizer, schedule, loader, objective, stop: StopRequest, partial=None
-    ) -> dict[str, float]:
-        """One epoch; ``partial`` (from a mid-epoch checkpoint) continues an interrupted one where it stopped."""
+    def _fit_state(
+        self,
+        net: nn.Module,
+        objective: Objective,
+        make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
+        scheduler_config: dict[str, Any] | None,
+        train_loader: Iterable,
+    ) -> FitState:
         s = self.settings
-        model.train()
+        model = net.to(self.device)
+        if self.world_size > 1:  # gradients are averaged across processes during backward
+            model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        objective.loss.to(self.device)
+        train_metrics = objective.metrics.clone(prefix="train/").to(self.device)
+        train_metrics.persistent(True)  # saved with a mid-epoch checkpoint
+        optimizer = make_optimizer(model.parameters())
+        steps_per_epoch = math.ceil(self._num_batches(train_loader, s.limit_train_batches) / s.accumulate_grad_batches)
+        schedule = (
+            build_scheduler(scheduler_config, optimizer, steps_per_epoch * s.max_epochs) if scheduler_config else None
+        )
+        val_metrics = objective.metrics.clone(prefix="val/").to(self.device)
+        return FitState(model, objective, optimizer, schedule, train_metrics, val_metrics)
+
+    def _train_epoch(
+        self, state: FitState, loader: Any, stop: StopRequest, partial: dict[str, Any] | None
+    ) -> dict[str, float]:
+        """One epoch of :func:`train_step`; ``partial`` (from a mid-epoch checkpoint) continues an interrupted epoch
+        where it stopped."""
+        s = self.settings
+        state.model.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count, start = 0, 0
-        if partial is not None:
+        if partial is not None:  # partial-epoch resume: the loader, metrics and loss sum as they were
             loader.load_state_dict(partial["loader"])
-            metrics.load_state_dict(partial["metrics"])
+            state.train_metrics.load_state_dict(partial["metrics"])
             loss_sum += partial["loss_sum"]
             count, start = partial["count"], partial["loader"]["batches_served"]
         total = self._num_batches(loader, s.limit_train_batches)
@@ -180,27 +253,46 @@ class ScratchTrainer:
         with self._progress(f"epoch {self.epoch}", total) as advance:
             for index, (x, y) in enumerate(batches(loader, limit), start=start):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                if index % s.accumulate_grad_batches == 0:
-                    optimizer.zero_grad()  # 3. (first of the batches whose gradients add up)
-                with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                    outputs = model(x)  # 1. forward
-                    loss = loss_fn(outputs, y)  # 2. loss
-                self.scaler.scale(loss / s.accumulate_grad_batches).backward()  # 4. backward
-                last = index + 1 == total
-                stepped = (index + 1) % s.accumulate_grad_batches == 0 or last
-                if stepped:
-                    self._optimizer_step(model, optimizer, loss)  # 5. step
-                    if schedule is not None and schedule["interval"] == "step":
-                        schedule["scheduler"].step()
+                window = self._window(index, total, state)
+                outputs, loss = train_step(state, x, y, self.amp, window)
+                if window.ends:
+                    self.global_step += 1
+                    if state.schedule is not None and state.schedule["interval"] == "step":
+                        state.schedule["scheduler"].step()
                 loss_sum += loss.detach().double() * len(x)
                 count += len(x)
-                metrics.update(objective.to_predictions(outputs.detach().float()), y)
+                state.train_metrics.update(state.objective.to_predictions(outputs.detach().float()), y)
                 advance()
-                if stepped and not last and self._stop_requested(stop):
-                    partial = {"loader": loader.state_dict(), "metrics": metrics.state_dict(), "loss_sum": loss_sum}
-                    checkpoint = self._checkpoint(model, optimizer, schedule)
-                    self._interrupt(stop, {**checkpoint, "partial_epoch": {**partial, "count": count}})
-        return self._epoch_result("train", loss_sum, count, metrics)
+                if window.ends and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
+                    saved = {"loader": loader.state_dict(), "metrics": state.train_metrics.state_dict()}
+                    partial = {**saved, "loss_sum": loss_sum, "count": count}
+                    self._interrupt(stop, {**self._checkpoint(state), "partial_epoch": partial})
+        return self._epoch_result("train", loss_sum, count, state.train_metrics)
+
+    def _window(self, index: int, total: int, state: FitState) -> Accumulation:
+        size = self.settings.accumulate_grad_batches
+        ends = (index + 1) % size == 0 or index + 1 == total
+        return Accumulation(size, index % size == 0, ends, lambda loss: self._before_step(state, loss))
+
+    def _before_step(self, state: FitState, loss: torch.Tensor) -> None:
+        """Stop on a non-finite loss or gradient (callbacks.stop_on_non_finite); clip (trainer.gradient_clip_val)."""
+        s = self.settings
+        found = find_non_finite(loss, state.model.named_parameters(), s.precision) if s.stop_on_non_finite else None
+        if found is not None:
+            lr = state.optimizer.param_groups[0]["lr"]
+            raise DivergedError(diverged_message(*found, self.global_step, self.epoch, lr, s.precision))
+        if s.gradient_clip_val:
+            self.amp.unscale(state.optimizer)  # clip the true gradients, not the loss-scaled ones
+            nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
+
+    def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, validated: bool) -> None:
+        if schedule is None or schedule["interval"] != "epoch":
+            return
+        scheduler = schedule["scheduler"]
+        if not isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step()
+        elif validated:
+            scheduler.step(self.metrics[schedule["monitor"]])
 
     def _stop_requested(self, stop: StopRequest) -> bool:
         """Whether any process got SIGTERM or Ctrl-C, agreed by all, so they stop after the same step."""
@@ -222,31 +314,33 @@ class ScratchTrainer:
         message = interrupted_message(stop.signal_name or "SIGTERM", self.epoch, self.global_step, saved)
         raise RunInterruptedError(message)
 
-    def _optimizer_step(self, model: nn.Module, optimizer: Optimizer, loss: torch.Tensor) -> None:
-        precision = self.settings.precision
-        found = find_non_finite(loss, model.named_parameters(), precision) if self.settings.stop_on_non_finite else None
-        if found is not None:
-            lr = optimizer.param_groups[0]["lr"]
-            raise DivergedError(diverged_message(*found, self.global_step, self.epoch, lr, precision))
-        if self.settings.gradient_clip_val:
-            self.scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
-            nn.utils.clip_grad_norm_(model.parameters(), self.settings.gradient_clip_val)
-        self.scaler.step(optimizer)
-        self.scaler.update()
-        self.global_step += 1
+    # ----------------------------------------------------------------- validation and testing
+    def test(self, net: nn.Module, objective: Objective, loader: Iterable) -> tuple[dict[str, float], Any]:
+        """Test what Lightning tests (the best checkpoint, else last.ckpt, else the final weights); log and return
+        the test metrics and the confusion matrix (None for regression), summed over all processes."""
+        if self.tested_checkpoint is not None:
+            load_net_weights(self.tested_checkpoint, net)
+        log.info("Testing %s", self.tested_checkpoint or "the final weights (no checkpoint was saved)")
+        metrics = objective.metrics.clone(prefix="test/").to(self.device)
+        confusion = objective.confusion.to(self.device) if objective.confusion is not None else None
+        objective.loss.to(self.device)
+        tested = self.evaluate(net, objective, metrics, loader, "test", confusion)
+        self.log_metrics(tested)
+        return tested, confusion.compute().cpu() if confusion is not None else None
 
     @torch.inference_mode()
-    def evaluate(self, model, loss_fn, metrics, loader, objective, stage: str, confusion=None) -> dict[str, float]:
+    def evaluate(
+        self, model: nn.Module, objective: Objective, metrics: Any, loader: Iterable, stage: str, confusion=None
+    ) -> dict[str, float]:
         """Loss and metrics over the loader; ``confusion`` (a torchmetrics confusion matrix) is filled too."""
         model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        limit = self.settings.limit_eval_batches
-        for x, y in batches(loader, limit):
+        for x, y in batches(loader, self.settings.limit_eval_batches):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            with self.amp.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
-                loss = loss_fn(outputs, y)
+                loss = objective.loss(outputs, y)
             loss_sum += loss.double() * len(x)
             count += len(x)
             predictions = objective.to_predictions(outputs.float())
@@ -278,7 +372,7 @@ class ScratchTrainer:
         every = self.settings.last_every_n_epochs
         return self.settings.checkpoint_dir is not None and every > 0 and (epoch + 1) % every == 0
 
-    def _end_of_epoch(self, model, optimizer, schedule, score: float | None) -> bool:
+    def _end_of_epoch(self, state: FitState, score: float | None) -> bool:
         """Save the checkpoints due (best, last); return whether early stopping says stop. ``score``: None in epochs
         without validation, which neither improve nor count against patience."""
         s = self.settings
@@ -296,7 +390,7 @@ class ScratchTrainer:
             if save_last:
                 self.last_path = s.checkpoint_dir / "last.ckpt"
             if self.rank == 0:  # every process knows the paths; one writes the files
-                checkpoint = self._checkpoint(model, optimizer, schedule)
+                checkpoint = self._checkpoint(state)
                 if save_best:
                     save_atomic(checkpoint, self.best_path)
                     if previous is not None and previous != self.best_path:
@@ -306,16 +400,17 @@ class ScratchTrainer:
             barrier()
         return s.patience is not None and self.bad_epochs >= s.patience
 
-    def _checkpoint(self, model: nn.Module, optimizer: Optimizer, schedule: dict | None) -> dict[str, Any]:
+    def _checkpoint(self, state: FitState) -> dict[str, Any]:
         """Everything an exact resume needs: weights, optimizer, scheduler, loss scaler, counters, RNG states."""
+        model = state.model
         return {
             "engine": "scratch",
             "epoch": self.epoch,
             "global_step": self.global_step,
             "state_dict": net_state(model.module if isinstance(model, DistributedDataParallel) else model),
-            "optimizer_states": [optimizer.state_dict()],
-            "lr_schedulers": [schedule["scheduler"].state_dict()] if schedule else [],
-            "scaler": self.scaler.state_dict(),
+            "optimizer_states": [state.optimizer.state_dict()],
+            "lr_schedulers": [state.schedule["scheduler"].state_dict()] if state.schedule else [],
+            "scaler": self.amp.scaler.state_dict(),
             "best": {
                 "score": self.best_score,
                 "path": str(self.best_path) if self.best_path else None,
@@ -326,16 +421,14 @@ class ScratchTrainer:
             "metrics": dict(self.metrics),
         }
 
-    def _restore(
-        self, checkpoint: dict[str, Any], optimizer: Optimizer, schedule: dict | None
-    ) -> dict[str, Any] | None:
+    def _restore(self, checkpoint: dict[str, Any], state: FitState) -> dict[str, Any] | None:
         """Continue after the checkpoint's epoch, or inside it for a mid-epoch checkpoint (whose partial epoch is
         returned); weights were loaded by the caller. Lightning checkpoints work too (same layout)."""
-        optimizer.load_state_dict(checkpoint["optimizer_states"][0])
-        if schedule and checkpoint.get("lr_schedulers"):
-            schedule["scheduler"].load_state_dict(checkpoint["lr_schedulers"][0])
+        state.optimizer.load_state_dict(checkpoint["optimizer_states"][0])
+        if state.schedule and checkpoint.get("lr_schedulers"):
+            state.schedule["scheduler"].load_state_dict(checkpoint["lr_schedulers"][0])
         if "scaler" in checkpoint:
-            self.scaler.load_state_dict(checkpoint["scaler"])
+            self.amp.scaler.load_state_dict(checkpoint["scaler"])
         partial = checkpoint.get("partial_epoch")
         self.epoch = checkpoint["epoch"] + (partial is None)
         self.global_step = checkpoint["global_step"]
