@@ -38,7 +38,7 @@ from src.engines.resume import (
     fingerprint,
     read_record,
 )
-from src.engines.scratch_engine import fit_from_scratch
+from src.engines.scratch_engine import check_scratch_settings, fit_from_scratch
 from src.tasks import Task
 from src.utils import builders
 from src.utils.checks import check_config, check_free_space, check_writable
@@ -87,6 +87,8 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         raise ConfigError(f"{output_dir} is in use by a live run (pid {previous['pid']}); wait for it or pick another")
     with recorded_run(output_dir, write=is_rank_zero()) as record:
         check_config(cfg, engines=ENGINES)
+        if cfg.engine == "scratch":
+            check_scratch_settings(cfg)  # what the hand-written loop does not implement is refused, not ignored
         if cfg.print_config and is_rank_zero():
             print_config(cfg)  # once it is known to be runnable: a refused run prints its reason alone
         datamodule = builders.build_datamodule(cfg)

@@ -1,33 +1,30 @@
 """Run the hand-written loop from the same config the Lightning engine reads (``engine=scratch``)."""
 
+import inspect
 import logging
-import math
+import os
 from pathlib import Path
+from typing import Any
 
-from hydra.utils import instantiate
+import torch
+from hydra.utils import get_object, instantiate
 from lightning import LightningDataModule
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import init_distributed
 from src.engines.interrupt import StopRequest
 from src.engines.result import FitResult
-from src.engines.scratch_loop import LoopSettings, ScratchTrainer
+from src.engines.scratch_loop import LoopSettings, ScratchTrainer, batch_limit
 from src.sweeps.trial import trial_reporter
 from src.utils import builders
 from src.utils.checks import uses_cuda
+from src.utils.errors import ConfigError
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 
 log = logging.getLogger(__name__)
-
-
-def batch_limit(value: float | int | None, batches: int) -> int | None:
-    """Lightning's ``limit_*_batches`` meaning: an int is a count, a float a fraction of the epoch."""
-    if value is None:
-        return None
-    return int(value) if isinstance(value, int) else max(1, math.ceil(float(value) * batches))
 
 
 CHECKPOINT_CALLBACKS = ("model_checkpoint", "last_checkpoint", "save_on_interrupt")
@@ -42,12 +39,90 @@ def last_every_n_epochs(last_checkpoint: DictConfig | None) -> int:
     return 1 if every is None else int(every)
 
 
-def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
+# Every setting the loop reads: ANY where it reads the value, else the one value it implements (its checkpoint
+# names, for one). Any other setting must keep its default: it is refused at start-up, never silently ignored.
+# Several are no-ops here by design: the loop runs no sanity check, logs once per epoch, writes checkpoints
+# atomically itself (the plugin), and the data modules shard for themselves.
+ANY = object()
+TRAINER_READS = {
+    **dict.fromkeys(
+        ["accelerator", "devices", "num_nodes", "strategy", "precision", "max_epochs", "min_epochs",
+         "gradient_clip_val", "accumulate_grad_batches", "check_val_every_n_epoch", "limit_train_batches",
+         "limit_val_batches", "limit_test_batches", "fast_dev_run", "enable_progress_bar", "enable_model_summary",
+         "deterministic", "benchmark", "default_root_dir", "log_every_n_steps", "num_sanity_val_steps"],
+        ANY,
+    ),
+    "plugins": [{"_target_": "src.engines.atomic_checkpoint_io.AtomicCheckpointIO"}],
+    "use_distributed_sampler": False,
+}  # fmt: skip
+
+
+def callback_reads(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    checkpoints = f"{cfg.paths.output_dir}/checkpoints"
+    followed = {"monitor": cfg.monitor, "mode": cfg.monitor_mode}
+    return {
+        "model_checkpoint": {
+            **followed, "dirpath": checkpoints, "filename": "epoch_{epoch:03d}", "save_top_k": 1,
+            "auto_insert_metric_name": False,
+        },
+        "last_checkpoint": {
+            "dirpath": checkpoints, "filename": "last", "save_top_k": 1, "enable_version_counter": False,
+            "save_on_train_epoch_end": True, "every_n_epochs": ANY,
+        },
+        "save_on_interrupt": {"dirpath": checkpoints},
+        "early_stopping": {**followed, "patience": ANY, "min_delta": ANY},
+        "stop_on_non_finite": {},
+        "lr_monitor": {"logging_interval": "epoch"},
+        "progress_bar": {},
+        "model_summary": {},
+    }  # fmt: skip
+
+
+def _defaults(target: str) -> dict[str, Any]:
+    """The default of every keyword ``target`` takes, its bases' too when ``__init__`` passes ``**kwargs`` up."""
+    obj = get_object(target)
+    defaults: dict[str, Any] = {}
+    for init in [vars(c)["__init__"] for c in obj.__mro__ if "__init__" in vars(c)] if inspect.isclass(obj) else [obj]:
+        for name, parameter in inspect.signature(init).parameters.items():
+            defaults.setdefault(name, parameter.default)
+    return defaults
+
+
+def _unimplemented(node: DictConfig, reads: dict[str, Any]) -> tuple[str, Any] | None:
+    """The first setting of a ``_target_`` node that the loop does not implement as set."""
+    defaults = _defaults(str(node._target_))
+    for key, value in OmegaConf.to_container(node, resolve=True).items():
+        implemented = reads.get(key, defaults.get(key, inspect.Parameter.empty))
+        if not key.startswith("_") and implemented is not ANY and value != implemented:
+            return key, value
+    return None
+
+
+def check_scratch_settings(cfg: DictConfig) -> None:
+    """What the hand-written loop does not implement is one line at start-up, naming the setting."""
+    hint = "set it back, or run it with engine=lightning"
+    if found := _unimplemented(cfg.trainer, TRAINER_READS):
+        raise ConfigError(f"trainer.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
+    reads = callback_reads(cfg)
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not node:
+            continue
+        if name not in reads:
+            raise ConfigError(
+                f"callbacks.{name} ({node.get('_target_')}) is a Lightning callback engine=scratch does not run; set "
+                f"callbacks.{name}=null or run with engine=lightning (the loop implements {', '.join(reads)})"
+            )
+        if found := _unimplemented(node, reads[name]):
+            raise ConfigError(f"callbacks.{name}.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
+
+
+def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int) -> LoopSettings:
     trainer, callbacks = cfg.trainer, cfg.get("callbacks") or {}
     early, last = callbacks.get("early_stopping"), callbacks.get("last_checkpoint")
     fast_dev_run = bool(trainer.get("fast_dev_run"))
     return LoopSettings(
         max_epochs=1 if fast_dev_run else trainer.max_epochs,
+        min_epochs=trainer.get("min_epochs") or 0,
         precision=str(trainer.precision),
         gradient_clip_val=trainer.get("gradient_clip_val"),
         accumulate_grad_batches=trainer.get("accumulate_grad_batches") or 1,
@@ -63,12 +138,22 @@ def settings_from_config(cfg: DictConfig, train_batches: int) -> LoopSettings:
         save_on_interrupt=bool(callbacks.get("save_on_interrupt")),
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
-        limit_eval_batches=1 if fast_dev_run else None,
+        limit_val_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_val_batches"), val_batches),
+        limit_test_batches=1 if fast_dev_run else trainer.get("limit_test_batches"),
         val_every_n_epochs=1 if fast_dev_run else trainer.get("check_val_every_n_epoch") or 1,
         test_time_flip=cfg.module.test_time_flip,
         test_time_shift=cfg.module.test_time_shift,
         stop_on_non_finite=bool(callbacks.get("stop_on_non_finite")),
     )
+
+
+def use_deterministic_algorithms(deterministic: bool | str | None, benchmark: bool | None) -> None:
+    """``trainer.deterministic`` and ``trainer.benchmark`` as Lightning applies them."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+        torch.use_deterministic_algorithms(True, warn_only=deterministic == "warn")
+    if benchmark is not None:
+        torch.backends.cudnn.benchmark = bool(benchmark)
 
 
 def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module, stop: StopRequest) -> FitResult:
@@ -77,13 +162,22 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
     datamodule.prepare_data()
     datamodule.setup("fit")
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
-    settings = settings_from_config(cfg, len(train_loader))
+    settings = settings_from_config(cfg, len(train_loader), len(val_loader))
+    use_deterministic_algorithms(cfg.trainer.get("deterministic"), cfg.trainer.get("benchmark"))
     loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
     reporter = trial_reporter(cfg.optimized_metric) if world_size == 1 else None  # one trial, one reporter
     loop = ScratchTrainer(settings, device, loggers, rank, world_size, reporter.report if reporter else None)
     objective = builders.build_objective(cfg.module)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(cfg.ckpt_path, net) if cfg.ckpt_path else None
+    if (cfg.get("callbacks") or {}).get("model_summary") and cfg.trainer.get("enable_model_summary", True):
+        trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        log.info(
+            "%s: %s parameters, %s trainable",
+            type(net).__name__,
+            f"{sum(p.numel() for p in net.parameters()):,}",
+            f"{trainable:,}",
+        )
 
     status = "failed"
     try:

@@ -46,6 +46,7 @@ class LoopSettings:
     ``callbacks`` config Lightning gets."""
 
     max_epochs: int
+    min_epochs: int = 0  # early stopping waits for these
     precision: str = "32-true"
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
@@ -59,7 +60,8 @@ class LoopSettings:
     save_on_interrupt: bool = True  # SIGTERM or Ctrl-C: save last.ckpt before stopping (callbacks.save_on_interrupt)
     progress_bar: bool = True
     limit_train_batches: int | None = None
-    limit_eval_batches: int | None = None
+    limit_val_batches: int | None = None
+    limit_test_batches: float | int | None = None  # as in the config: the test loader is built after fit
     val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
     test_time_shift: int = 0  # ... and for the views translated by this many pixels
@@ -130,6 +132,13 @@ class Accumulation:
     before_step: Callable[[torch.Tensor], None]
 
 
+def batch_limit(value: float | int | None, batches: int) -> int | None:
+    """Lightning's ``limit_*_batches`` meaning: an int is a count, a float a fraction of the epoch."""
+    if value is None:
+        return None
+    return int(value) if isinstance(value, int) else max(1, math.ceil(float(value) * batches))
+
+
 def set_epoch(loader: Iterable, epoch: int) -> None:
     """Reshuffle for this epoch: the per-epoch permutation is keyed by the epoch (what Lightning does for us)."""
     sampler = getattr(loader, "sampler", None)
@@ -194,7 +203,8 @@ class ScratchTrainer:
                 partial_epoch = None
                 validated = (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:
-                    new |= self.evaluate(state.model, objective, state.val_metrics, val_loader, "val")
+                    val = (state.val_metrics, val_loader, s.limit_val_batches)
+                    new |= self.evaluate(state.model, objective, *val, "val")
                 self.metrics |= new  # validation metrics stay those of the last validated epoch
                 if validated and self.on_validated is not None:
                     self.on_validated(epoch, self.metrics)
@@ -315,7 +325,7 @@ class ScratchTrainer:
         raise RunInterruptedError(message)
 
     # ----------------------------------------------------------------- validation and testing
-    def test(self, net: nn.Module, objective: Objective, loader: Iterable) -> tuple[dict[str, float], Any]:
+    def test(self, net: nn.Module, objective: Objective, loader: Any) -> tuple[dict[str, float], Any]:
         """Test what Lightning tests (the best checkpoint, else last.ckpt, else the final weights); log and return
         the test metrics and the confusion matrix (None for regression), summed over all processes."""
         if self.tested_checkpoint is not None:
@@ -324,19 +334,28 @@ class ScratchTrainer:
         metrics = objective.metrics.clone(prefix="test/").to(self.device)
         confusion = objective.confusion.to(self.device) if objective.confusion is not None else None
         objective.loss.to(self.device)
-        tested = self.evaluate(net, objective, metrics, loader, "test", confusion)
+        limit = batch_limit(self.settings.limit_test_batches, len(loader))
+        tested = self.evaluate(net, objective, metrics, loader, limit, "test", confusion)
         self.log_metrics(tested)
         return tested, confusion.compute().cpu() if confusion is not None else None
 
     @torch.inference_mode()
     def evaluate(
-        self, model: nn.Module, objective: Objective, metrics: Any, loader: Iterable, stage: str, confusion=None
+        self,
+        model: nn.Module,
+        objective: Objective,
+        metrics: Any,
+        loader: Iterable,
+        limit: int | None,
+        stage: str,
+        confusion: Any = None,
     ) -> dict[str, float]:
-        """Loss and metrics over the loader; ``confusion`` (a torchmetrics confusion matrix) is filled too."""
+        """Loss and metrics over the first ``limit`` batches of the loader (all with None); ``confusion`` (a
+        torchmetrics confusion matrix) is filled too."""
         model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        for x, y in batches(loader, self.settings.limit_eval_batches):
+        for x, y in batches(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.amp.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
@@ -398,7 +417,7 @@ class ScratchTrainer:
                 if save_last:
                     save_atomic(checkpoint, s.checkpoint_dir / "last.ckpt")
             barrier()
-        return s.patience is not None and self.bad_epochs >= s.patience
+        return s.patience is not None and self.bad_epochs >= s.patience and self.epoch + 1 >= s.min_epochs
 
     def _checkpoint(self, state: FitState) -> dict[str, Any]:
         """Everything an exact resume needs: weights, optimizer, scheduler, loss scaler, counters, RNG states."""
