@@ -19,16 +19,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from src.config.checks import check_test_time_augmentation
+from src.config.resolvers import register_resolvers
+from src.errors import RunError, exit_on_run_error
+from src.runs.rebuild import load_run_config, rebuild, required_checkpoint
 from src.tasks import Task
-from src.utils.checks import check_test_time_augmentation
 from src.utils.console import print_metrics, quiet_third_party
-from src.utils.errors import RunError, exit_on_run_error
 from src.utils.fast_start import imports_done
 from src.utils.figures import confusion_matrix_figure, predicted_vs_true_figure, save
 from src.utils.image_folder import load_image_folder
 from src.utils.predict import predictions_and_targets
-from src.utils.resolvers import register_resolvers
-from src.utils.runs import load_run_config, rebuild, required_checkpoint
 
 imports_done()
 register_resolvers()

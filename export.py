@@ -18,12 +18,12 @@ import onnxruntime
 import torch
 from omegaconf import DictConfig, open_dict
 
-from src.utils.checks import check_writable
+from src.config.checks import check_writable
+from src.config.resolvers import register_resolvers
+from src.errors import ConfigError, RunError, exit_on_run_error
+from src.runs.rebuild import load_run_config, rebuild, required_checkpoint
 from src.utils.console import print_metrics, quiet_third_party
-from src.utils.errors import ConfigError, RunError, exit_on_run_error
 from src.utils.fast_start import imports_done
-from src.utils.resolvers import register_resolvers
-from src.utils.runs import load_run_config, rebuild, required_checkpoint
 
 imports_done()
 register_resolvers()

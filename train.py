@@ -21,14 +21,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from src.config import builders
+from src.config.checks import check_config, check_free_space, check_writable
+from src.config.open_arguments import open_arguments
+from src.config.preflight import command_line_problems
+from src.config.resolvers import PROJECT_ROOT, register_resolvers
+from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
-from src.engines.checkpoints import load_net_weights
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
-from src.engines.interrupt import StopRequest
 from src.engines.lightning_engine import fit_with_lightning
-from src.engines.liveness import is_alive, process_identity
 from src.engines.result import optimized_value
-from src.engines.resume import (
+from src.engines.scratch_engine import check_scratch_settings, fit_from_scratch
+from src.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError
+from src.runs.liveness import is_alive, process_identity
+from src.runs.record import recorded_run
+from src.runs.resume import (
     Fingerprint,
     Resumption,
     Run,
@@ -38,20 +45,13 @@ from src.engines.resume import (
     fingerprint,
     read_record,
 )
-from src.engines.scratch_engine import check_scratch_settings, fit_from_scratch
 from src.tasks import Task
-from src.utils import builders
-from src.utils.checks import check_config, check_free_space, check_writable
+from src.training.checkpoints import load_net_weights
+from src.training.interrupt import StopRequest
 from src.utils.console import print_config, print_metrics, quiet_third_party
-from src.utils.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError
 from src.utils.fast_start import imports_done
 from src.utils.figures import predicted_vs_true_figure, save
-from src.utils.open_arguments import open_arguments
 from src.utils.predict import predictions_and_targets
-from src.utils.preflight import command_line_problems
-from src.utils.resolvers import PROJECT_ROOT, register_resolvers
-from src.utils.run_record import recorded_run
-from src.utils.suggest import print_override_suggestions
 
 imports_done()
 register_resolvers()
@@ -73,7 +73,7 @@ def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: P
 
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric.
-    SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.engines.interrupt`)."""
+    SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.training.interrupt`)."""
     with StopRequest() as stop:
         return _train(cfg, stop)
 

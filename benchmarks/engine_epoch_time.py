@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.runs import SAME_WORK, compose_run, now
-from src.utils.resolvers import register_resolvers
+from src.config.resolvers import register_resolvers
 from train import train
 
 

@@ -26,7 +26,7 @@ from rich.table import Table
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from benchmarks.runs import SAME_WORK, compose_run
-from src.utils.resolvers import register_resolvers
+from src.config.resolvers import register_resolvers
 from train import ENGINES, train
 
 # Ops that read a tensor's value on the host, or whose output size depends on tensor values.

@@ -17,9 +17,9 @@ from hydra.utils import instantiate
 from rich.console import Console
 from rich.table import Table
 
+from src.config.resolvers import PROJECT_ROOT, register_resolvers
 from src.datamodules.augment import BatchTransform
 from src.datamodules.device_loader import DeviceLoader
-from src.utils.resolvers import PROJECT_ROOT, register_resolvers
 
 
 def images_per_second(loader: Iterable, device: torch.device, batches: int) -> float:

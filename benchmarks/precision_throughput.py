@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.runs import compose_run, cpu_name, now
+from src.config import builders
+from src.config.resolvers import register_resolvers
 from src.datamodules.augment import BatchTransform
 from src.datamodules.device_loader import DeviceLoader
-from src.utils import builders
-from src.utils.resolvers import register_resolvers
 
 BATCHES_PER_EPOCH = 64  # of synthetic images; epochs repeat them in a new order
 QUICK = ["model.base_width=8"]  # --quick: ResNet-18 at 1/8 of its width, as CPUs run bfloat16 convolutions slowly

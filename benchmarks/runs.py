@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
 
 # Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run.
 SAME_WORK = [

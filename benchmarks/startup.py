@@ -24,7 +24,7 @@ from unittest.mock import patch
 from rich.console import Console
 from rich.table import Table
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
 
 ONE_BATCH = [
     "experiment=mnist_mlp",
@@ -58,8 +58,8 @@ def phases_of_one_run(overrides: list[str], workdir: Path) -> dict[str, float]:
     """Seconds per phase of ``train`` in this process (after its imports)."""
     import train as entry
     from benchmarks.runs import compose_run
+    from src.config import builders
     from src.engines import lightning_engine, scratch_engine
-    from src.utils import builders
 
     spent: defaultdict[str, float] = defaultdict(float)
 

@@ -34,9 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.runs import compose_run, cpu_name, now
-from src.utils import builders
-from src.utils.builders import build_callbacks
-from src.utils.resolvers import register_resolvers
+from src.config import builders
+from src.config.builders import build_callbacks
+from src.config.resolvers import register_resolvers
 from train import ENGINES, train
 
 # A few batches of everything: checks the wiring on any machine in seconds; the numbers mean nothing.

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from benchmarks.runs import compose_run
-from src.utils.resolvers import PROJECT_ROOT, register_resolvers
+from src.config.resolvers import PROJECT_ROOT, register_resolvers
 
 CONFIG_DIR = str(PROJECT_ROOT / "configs")
 

@@ -10,10 +10,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from src.config import builders
 from src.datamodules.base import TensorDataModule
 from src.datamodules.vision import VisionDataModule
 from src.lit_modules.supervised import SupervisedModule
-from src.utils import builders
 
 PHASES = ("decode", "sanity", "training", "validation", "testing")
 TRAINING_CALL = 70  # a forward pass in the middle of the second epoch of 50 steps

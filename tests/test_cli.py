@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
 
 
 def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:

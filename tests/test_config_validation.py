@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.utils.errors import ConfigError, RunError
-from src.utils.open_arguments import open_arguments
-from src.utils.resolvers import PROJECT_ROOT
-from src.utils.suggest import override_suggestions
+from src.config.open_arguments import open_arguments
+from src.config.resolvers import PROJECT_ROOT
+from src.config.suggest import override_suggestions
+from src.errors import ConfigError, RunError
 from tests.conftest import compose_train_config, read_result
 from train import train
 
@@ -143,7 +143,7 @@ def test_mistyped_command_line_key_gets_the_closest_real_key(overrides: list[str
 
 def test_trainer_options_pass_the_schema(tmp_path: Path) -> None:
     """The other groups' options are all trained by other tests, which check the schema on the way."""
-    from src.utils.schema import check_schema
+    from src.config.schema import check_schema
 
     for path in sorted((PROJECT_ROOT / "configs" / "trainer").glob("*.yaml")):
         check_schema(compose_train_config([f"trainer={path.stem}"], tmp_path / "run"))

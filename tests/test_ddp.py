@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
 from tests.conftest import read_result
 from train import train
 

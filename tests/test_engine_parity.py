@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from src.engines.checkpoints import load_net_weights
-from src.lit_modules.test_time import evaluation_outputs
+from src.config import builders
+from src.errors import DivergedError
 from src.models import MLP
 from src.models.whitening import PatchWhitening
-from src.utils import builders
-from src.utils.errors import DivergedError
+from src.training.checkpoints import load_net_weights
+from src.training.test_time_augmentation import evaluation_outputs
 from tests.conftest import read_result
 from tests.fake_data import write_mnist
 from train import train
@@ -237,7 +237,7 @@ def test_scratch_runs_bf16_mixed_on_cpu(make_cfg) -> None:
 
 
 def test_unknown_engine_lists_the_engines(make_cfg) -> None:
-    from src.utils.errors import ConfigError
+    from src.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"engine='keras' is not an engine; choose one of \['lightning', 'scratch'\]"):
         train(make_cfg("engine=keras"))

@@ -14,9 +14,9 @@ from torchvision.io import write_png
 
 from eval import evaluate
 from export import export
-from src.lit_modules.test_time import evaluation_outputs
-from src.utils.errors import ConfigError, RunError
-from src.utils.runs import load_run_config, rebuild
+from src.errors import ConfigError, RunError
+from src.runs.rebuild import load_run_config, rebuild
+from src.training.test_time_augmentation import evaluation_outputs
 from tests.conftest import CONFIG_DIR, compose_train_config, read_result
 from tests.fake_data import write_mnist
 from train import train

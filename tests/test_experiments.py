@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
 from tests.fake_data import write_cifar10, write_mnist
 from train import train
 

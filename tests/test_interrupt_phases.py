@@ -11,8 +11,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from src.utils.errors import RunInterruptedError
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
+from src.errors import RunInterruptedError
 from tests.conftest import compose_train_config, read_result
 from tests.fake_data import write_mnist
 from tests.phase_hooks import at_phase, send

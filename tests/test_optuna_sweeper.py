@@ -11,8 +11,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from src.config.resolvers import PROJECT_ROOT
 from src.sweeps.search_space import SearchSpaceError, parse_search_space, trial_overrides
-from src.utils.resolvers import PROJECT_ROOT
 
 QUIET = ["print_config=false", "callbacks.progress_bar=null", "callbacks.model_summary=null", "trainer.accelerator=cpu"]
 XOR = ["data=xor", "model=two_layer", "optimizer=adam", "trainer.max_epochs=3"]

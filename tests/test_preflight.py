@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from src.utils.preflight import command_line_problems
+from src.config.preflight import command_line_problems
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import torch
 from hydra.utils import instantiate
 
 from src.datamodules.image_cache import cache_path
-from src.engines.liveness import is_alive, process_identity
-from src.utils.errors import ConfigError, RunInterruptedError
+from src.errors import ConfigError, RunInterruptedError
+from src.runs.liveness import is_alive, process_identity
 from tests.conftest import compose_train_config, read_result
 from tests.fake_data import write_mnist
 from tests.phase_hooks import at_phase, send

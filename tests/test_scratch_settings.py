@@ -4,7 +4,7 @@ callback arguments without ``+``.)"""
 
 import pytest
 
-from src.utils.errors import ConfigError
+from src.errors import ConfigError
 from tests.conftest import read_result
 from train import train
 

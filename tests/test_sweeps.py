@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
 from tests.conftest import CONFIG_DIR
 
 QUIET = ["print_config=false", "callbacks.progress_bar=null", "callbacks.model_summary=null", "trainer.accelerator=cpu"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.utils.errors import ConfigError
+from src.errors import ConfigError
 from tests.conftest import read_result
 from train import train
 
@@ -182,7 +182,7 @@ def test_bf16_mixed_runs_on_cpu(make_cfg) -> None:
 
 
 def test_channels_last_stores_conv_weights_nhwc_and_feeds_nhwc_inputs(make_cfg) -> None:
-    from src.utils.builders import build_model
+    from src.config.builders import build_model
 
     net = build_model(make_cfg("model=cnn", "data=mnist", "model.channels_last=true"))
     conv = net.features[0][0]
@@ -201,7 +201,7 @@ def test_channels_last_on_vector_data_is_refused(make_cfg) -> None:
 
 
 def test_compile_compiles_in_place_and_keeps_checkpoint_keys(make_cfg) -> None:
-    from src.utils.builders import build_model
+    from src.config.builders import build_model
 
     net = build_model(make_cfg("model=mlp", "data=xor", "model.compile=true"))
     assert net._compiled_call_impl is not None

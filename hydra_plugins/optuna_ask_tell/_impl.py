@@ -13,7 +13,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from src.engines.resume import read_record
+from src.runs.resume import read_record
 from src.sweeps.search_space import SearchSpaceError, parse_search_space, trial_overrides
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from src.engines.checkpoints import adopt
+from src.training.checkpoints import adopt
 
 
 class RunCheckpoint(ModelCheckpoint):

@@ -14,7 +14,7 @@ import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from src.engines.interrupt import StopRequest
+from src.training.interrupt import StopRequest
 
 
 class SaveOnInterrupt(L.Callback):

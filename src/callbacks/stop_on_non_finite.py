@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from src.utils.errors import DivergedError
+from src.errors import DivergedError
 
 
 def diverged_message(what: str, value: float, step: int, epoch: int, lr: float, precision: str) -> str:

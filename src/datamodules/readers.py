@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.utils.errors import ConfigError
+from src.errors import ConfigError
 
 ImagesAndLabels = tuple[torch.Tensor, torch.Tensor]
 

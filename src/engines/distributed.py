@@ -5,7 +5,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from src.utils.resolvers import RUN_NAME_VARIABLE, new_run_name
+from src.config.resolvers import RUN_NAME_VARIABLE, new_run_name
 
 
 def world() -> tuple[int, int, int]:

@@ -11,11 +11,11 @@ from omegaconf import DictConfig
 from torch import nn
 
 from src.callbacks import SaveOnInterrupt
-from src.engines.interrupt import StopRequest, interrupted_message
+from src.config import builders
 from src.engines.result import FitResult
+from src.errors import RunInterruptedError
 from src.sweeps.trial import OptunaPruning, trial_reporter
-from src.utils import builders
-from src.utils.errors import RunInterruptedError
+from src.training.interrupt import StopRequest, interrupted_message
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 

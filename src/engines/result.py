@@ -3,7 +3,7 @@
 import math
 from dataclasses import dataclass
 
-from src.utils.errors import ConfigError
+from src.errors import ConfigError
 
 
 @dataclass

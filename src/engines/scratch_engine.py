@@ -12,15 +12,15 @@ from lightning import LightningDataModule
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from src.engines.checkpoints import load_net_weights
+from src.config import builders
+from src.config.checks import uses_cuda
 from src.engines.distributed import init_distributed
-from src.engines.interrupt import StopRequest
 from src.engines.result import FitResult
 from src.engines.scratch_loop import LoopSettings, ScratchTrainer, batch_limit
+from src.errors import ConfigError
 from src.sweeps.trial import trial_reporter
-from src.utils import builders
-from src.utils.checks import uses_cuda
-from src.utils.errors import ConfigError
+from src.training.checkpoints import load_net_weights
+from src.training.interrupt import StopRequest
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 

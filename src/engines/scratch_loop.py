@@ -27,13 +27,13 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MetricCollection
 
 from src.callbacks.stop_on_non_finite import diverged_message, find_non_finite
-from src.engines.checkpoints import adopt, load_net_weights, net_state, restore_rng_states, rng_states, save_atomic
 from src.engines.distributed import all_reduce_sum, barrier
-from src.engines.interrupt import StopRequest, interrupted_message
-from src.lit_modules.objectives import Objective
-from src.lit_modules.schedulers import build_scheduler
-from src.lit_modules.test_time import evaluation_outputs
-from src.utils.errors import DivergedError, RunInterruptedError
+from src.errors import DivergedError, RunInterruptedError
+from src.training.checkpoints import adopt, load_net_weights, net_state, restore_rng_states, rng_states, save_atomic
+from src.training.interrupt import StopRequest, interrupted_message
+from src.training.objectives import Objective
+from src.training.schedulers import build_scheduler
+from src.training.test_time_augmentation import evaluation_outputs
 
 log = logging.getLogger(__name__)
 

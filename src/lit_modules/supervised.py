@@ -9,10 +9,10 @@ from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 
-from src.engines.checkpoints import restore_rng_states, rng_states
-from src.lit_modules.objectives import make_objective
-from src.lit_modules.schedulers import build_scheduler
-from src.lit_modules.test_time import evaluation_outputs
+from src.training.checkpoints import restore_rng_states, rng_states
+from src.training.objectives import make_objective
+from src.training.schedulers import build_scheduler
+from src.training.test_time_augmentation import evaluation_outputs
 
 OptimizerFactory = Callable[..., Optimizer]
 
@@ -25,7 +25,7 @@ class SupervisedModule(LightningModule):
     ``loss`` is a name (``mse``) or a module built from a ``_target_`` node; ``metrics`` adds metrics by name to the
     task's defaults (None removes a default).
     ``test_time_flip`` and ``test_time_shift`` validate and test on the mean outputs over flipped and translated
-    views of each image (``src/lit_modules/test_time.py``).
+    views of each image (``src/training/test_time_augmentation.py``).
     """
 
     def __init__(

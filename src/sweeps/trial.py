@@ -14,7 +14,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 
-from src.utils.errors import TrialPrunedError
+from src.errors import TrialPrunedError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
-from src.utils.errors import RunError
+from src.errors import RunError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 

@@ -19,7 +19,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from src.utils.errors import RunInterruptedError
+from src.errors import RunInterruptedError
 
 log = logging.getLogger(__name__)
 

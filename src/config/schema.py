@@ -18,8 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.errors import ConfigError
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
+from src.errors import ConfigError
 
 HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
 # Keys a builder consumes itself, not arguments of the target.

@@ -9,11 +9,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from src.engines.checkpoints import load_net_weights
-from src.utils.builders import instantiate_network
-from src.utils.errors import ConfigError
-from src.utils.resolvers import register_resolvers
-from src.utils.schema import check_schema
+from src.config.builders import instantiate_network
+from src.config.resolvers import register_resolvers
+from src.config.schema import check_schema
+from src.errors import ConfigError
+from src.training.checkpoints import load_net_weights
 
 # What eval.py and export.py read of a run's config to rebuild it.
 RUN_KEYS = ("model._target_", "data._target_", "data.task", "data.input_shape", "data.num_outputs", "module._target_")

@@ -8,8 +8,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.utils.checks import check_writable
-from src.utils.errors import ConfigError
+from src.config.checks import check_writable
+from src.errors import ConfigError
 
 
 def _check(directory: str) -> None:

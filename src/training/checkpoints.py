@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from src.atomic_write import write_atomic
-from src.utils.errors import ConfigError
+from src.errors import ConfigError
 
 PREFIX = "net."
 REQUIRED_KEYS = ("state_dict", "epoch", "global_step")

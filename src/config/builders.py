@@ -12,9 +12,9 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from src.lit_modules.objectives import Objective, make_objective
+from src.errors import ConfigError
 from src.models.shapes import ShapeError
-from src.utils.errors import ConfigError
+from src.training.objectives import Objective, make_objective
 
 log = logging.getLogger(__name__)
 

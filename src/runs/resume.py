@@ -18,14 +18,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 from torch.optim import Optimizer
 
-from src.engines.checkpoints import load_net_weights, read_checkpoint
-from src.engines.liveness import is_alive
-from src.utils.errors import ConfigError
-from src.utils.resolvers import PROJECT_ROOT
+from src.config.resolvers import PROJECT_ROOT
+from src.errors import ConfigError
+from src.runs.liveness import is_alive
+from src.training.checkpoints import load_net_weights, read_checkpoint
 
 log = logging.getLogger(__name__)
 
-RESUME_MODES = ("auto", "never")
 # Keys that say where and how a run is written, not what it computes.
 RUN_SPECIFIC_KEYS = ("paths", "resume", "ckpt_path", "print_config")
 SOURCE_FILES = ("src/**/*.py", "*.py")

@@ -12,13 +12,13 @@ from omegaconf import DictConfig
 from torch import nn
 
 from src.atomic_write import unwritable
-from src.engines.resume import RESUME_MODES
-from src.utils.builders import build_objective
-from src.utils.errors import ConfigError
-from src.utils.schema import check_schema
-from src.utils.suggest import config_keys
+from src.config.builders import build_objective
+from src.config.schema import check_schema
+from src.config.suggest import config_keys
+from src.errors import ConfigError
 
 log = logging.getLogger(__name__)
+RESUME_MODES = ("auto", "never")  # resume=...; unset: auto for sweep jobs only (src/runs/resume.py)
 
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32", "16", "bf16")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_write import write_atomic
-from src.utils.errors import RunInterruptedError, TrialPrunedError
+from src.errors import RunInterruptedError, TrialPrunedError
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

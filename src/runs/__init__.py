@@ -1,0 +1,1 @@
+"""Run bookkeeping: the record of each run, resuming and reusing runs, rebuilding a finished run."""

@@ -1,0 +1,1 @@
+"""What both engines share: objectives, schedulers, test-time views, checkpoints and RNG state, interrupts."""
