@@ -19,7 +19,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.runs import SAME_WORK, compose_run, now
+from benchmarks.timing import SAME_WORK, now
+from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import train
 

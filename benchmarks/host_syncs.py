@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.runs import SAME_WORK, compose_run
+from benchmarks.timing import SAME_WORK
+from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import ENGINES, train
 

@@ -24,8 +24,9 @@ from hydra.utils import instantiate
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.runs import compose_run, cpu_name, now
+from benchmarks.timing import cpu_name, now
 from src.config import builders
+from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from src.datamodules.augment import BatchTransform
 from src.datamodules.device_loader import DeviceLoader

@@ -57,8 +57,8 @@ def interleaved_medians(commands: dict[str, tuple[list[str], Path]], repeats: in
 def phases_of_one_run(overrides: list[str], workdir: Path) -> dict[str, float]:
     """Seconds per phase of ``train`` in this process (after its imports)."""
     import train as entry
-    from benchmarks.runs import compose_run
     from src.config import builders
+    from src.config.compose import compose_run
     from src.engines import lightning_engine, scratch_engine
 
     spent: defaultdict[str, float] = defaultdict(float)

@@ -33,9 +33,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.runs import compose_run, cpu_name, now
+from benchmarks.timing import cpu_name, now
 from src.config import builders
 from src.config.builders import build_callbacks
+from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import ENGINES, train
 

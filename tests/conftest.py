@@ -12,7 +12,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, open_dict
 
-from benchmarks.runs import compose_run
+from src.config.compose import compose_run
 from src.config.resolvers import PROJECT_ROOT, register_resolvers
 
 CONFIG_DIR = str(PROJECT_ROOT / "configs")

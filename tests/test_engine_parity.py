@@ -8,13 +8,13 @@ import torch
 from torch.nn import functional as F
 
 from src.config import builders
+from src.datamodules.fake_files import write_mnist
 from src.errors import DivergedError
 from src.models import MLP
 from src.models.whitening import PatchWhitening
 from src.training.checkpoints import load_net_weights
 from src.training.test_time_augmentation import evaluation_outputs
 from tests.conftest import read_result
-from tests.fake_data import write_mnist
 from train import train
 
 QUIET = ["logger=csv", "callbacks.progress_bar=null", "callbacks.model_summary=null"]

@@ -14,11 +14,11 @@ from torchvision.io import write_png
 
 from eval import evaluate
 from export import export
+from src.datamodules.fake_files import write_mnist
 from src.errors import ConfigError, RunError
 from src.runs.rebuild import load_run_config, rebuild
 from src.training.test_time_augmentation import evaluation_outputs
 from tests.conftest import CONFIG_DIR, compose_train_config, read_result
-from tests.fake_data import write_mnist
 from train import train
 
 QUIET = ["logger=none", "callbacks.progress_bar=null", "callbacks.model_summary=null"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from src.config.resolvers import PROJECT_ROOT
-from tests.fake_data import write_cifar10, write_mnist
+from src.datamodules.fake_files import write_cifar10, write_mnist
 from train import train
 
 EXPERIMENTS = sorted(p.stem for p in (PROJECT_ROOT / "configs" / "experiment").glob("*.yaml"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmarks.host_syncs import HostReadCounter, host_reads_per_step
-from tests.fake_data import write_mnist
+from src.datamodules.fake_files import write_mnist
 from train import ENGINES
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from src.datamodules.fake_files import write_cifar10, write_mnist
 from tests.conftest import REAL_DATA_DIR, needs_cifar10, needs_mnist, read_result
-from tests.fake_data import write_cifar10, write_mnist
 from train import train
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

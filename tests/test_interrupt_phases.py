@@ -12,9 +12,9 @@ import torch
 from omegaconf import DictConfig
 
 from src.config.resolvers import PROJECT_ROOT
+from src.datamodules.fake_files import write_mnist
 from src.errors import RunInterruptedError
 from tests.conftest import compose_train_config, read_result
-from tests.fake_data import write_mnist
 from tests.phase_hooks import at_phase, send
 from tests.test_fault_injection import RUN, net_weights
 from train import train

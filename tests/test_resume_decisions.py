@@ -12,11 +12,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from src.datamodules.fake_files import write_mnist
 from src.datamodules.image_cache import cache_path
 from src.errors import ConfigError, RunInterruptedError
 from src.runs.liveness import is_alive, process_identity
 from tests.conftest import compose_train_config, read_result
-from tests.fake_data import write_mnist
 from tests.phase_hooks import at_phase, send
 from tests.test_fault_injection import RUN
 from train import train

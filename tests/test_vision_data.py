@@ -12,10 +12,10 @@ from torch.utils.data import DataLoader
 
 from src.datamodules.augment import Augmentation, BatchTransform
 from src.datamodules.device_loader import DeviceLoader
+from src.datamodules.fake_files import write_cifar10, write_mnist
 from src.datamodules.image_cache import load_or_decode
 from src.datamodules.readers import DataFileError, md5, verify
 from src.datamodules.vision import VisionDataModule
-from tests.fake_data import write_cifar10, write_mnist
 
 
 @pytest.fixture

@@ -18,12 +18,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from src.config.builders import RUNTIME_OPTIONS
 from src.config.resolvers import PROJECT_ROOT
 from src.errors import ConfigError
 
 HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
 # Keys a builder consumes itself, not arguments of the target.
-CONSUMED_KEYS = {"model": {"compile", "channels_last"}}
+CONSUMED_KEYS = {"model": set(RUNTIME_OPTIONS)}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Compose and time runs of ``train.py``'s config in-process, as the benchmarks do."""
+"""What the benchmarks share: the same work for both engines, wall-clock times, the machine's name."""
 
 import os
 import platform
@@ -6,11 +6,6 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
-
-from src.config.resolvers import PROJECT_ROOT
 
 # Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run.
 SAME_WORK = [
@@ -21,18 +16,6 @@ SAME_WORK = [
     "logger=csv",
     "callbacks.early_stopping=null",
 ]
-
-
-def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config ``python train.py <overrides>`` would run, writing into ``output_dir``; Hydra's runtime config is
-    set as under ``@hydra.main``, so errors name the chosen options."""
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=["print_config=false", *overrides], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
 
 
 def now() -> float:

@@ -1,0 +1,21 @@
+"""The config ``python train.py <overrides>`` would run, composed in-process for tests, benchmarks and notebooks."""
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from src.config.resolvers import PROJECT_ROOT
+
+
+def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The config ``python train.py <overrides>`` would run, writing into ``output_dir``; Hydra's runtime config is
+    set as under ``@hydra.main``, so errors name the chosen options."""
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=["print_config=false", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
