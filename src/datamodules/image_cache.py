@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 Tensors = dict[str, torch.Tensor]
 
 
-def fingerprint(folder: Path, names: Sequence[str]) -> list[list[int | str]]:
+def source_stats(folder: Path, names: Sequence[str]) -> list[list[int | str]]:
     """Name, size and modification time of each source file: a changed source invalidates the cache."""
     return [[name, (folder / name).stat().st_size, (folder / name).stat().st_mtime_ns] for name in names]
 
@@ -38,7 +38,7 @@ def checksum(tensors: Tensors) -> str:
     return digest.hexdigest()
 
 
-def _load_verified(path: Path, source_fingerprint: list) -> Tensors | None:
+def _load_verified(path: Path, source_stats: list) -> Tensors | None:
     """The cached tensors, or None (with the reason logged) when there is no current, intact cache file."""
     if not path.is_file():
         return None
@@ -52,16 +52,16 @@ def _load_verified(path: Path, source_fingerprint: list) -> Tensors | None:
     if not intact:
         log.warning("The data cache %s fails its checksum; decoding the data again", path)
         return None
-    if cached.get("fingerprint") != source_fingerprint:
+    if cached.get("fingerprint") != source_stats:
         log.info("Sources changed since %s was written; decoding again", path)
         return None
     return tensors
 
 
-def load_or_decode(path: Path, source_fingerprint: list, decode: Callable[[], Tensors]) -> Tensors:
+def load_or_decode(path: Path, source_stats: list, decode: Callable[[], Tensors]) -> Tensors:
     """Load the cache when it is current and intact, else decode and write it atomically with its checksum. An
     unwritable cache directory is found before decoding: the data is then decoded in memory, every run again."""
-    tensors = _load_verified(path, source_fingerprint)
+    tensors = _load_verified(path, source_stats)
     if tensors is not None:
         return tensors
     reason = unwritable(path.parent)
@@ -74,7 +74,7 @@ def load_or_decode(path: Path, source_fingerprint: list, decode: Callable[[], Te
         )
         return decode()
     tensors = decode()
-    payload = {"fingerprint": source_fingerprint, "checksum": checksum(tensors), "tensors": tensors}
+    payload = {"fingerprint": source_stats, "checksum": checksum(tensors), "tensors": tensors}
     write_atomic(path, lambda file: torch.save(payload, file))
     log.info("Decoded into %s", path)
     return tensors

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from src.datamodules.augment import Augmentation, BatchTransform, torchvision_transform
 from src.datamodules.base import Splits, TensorDataModule
 from src.datamodules.device_loader import DeviceLoader
-from src.datamodules.image_cache import cache_path, fingerprint, load_or_decode
+from src.datamodules.image_cache import cache_path, load_or_decode, source_stats
 from src.datamodules.readers import CIFAR10_FILES, MNIST_FILES, DataFileError, read_cifar10, read_mnist, verify
 from src.datamodules.source_digest import data_identity
 from src.tasks import Task
@@ -118,7 +118,7 @@ class VisionDataModule(TensorDataModule):
         """The whole data set as uint8 images and int64 labels, from the cache when it is current."""
         self._ensure_files()
         path = cache_path(self.cache_dir, self.NAME, self.folder)
-        return load_or_decode(path, fingerprint(self.folder, self.file_names), self._decode)
+        return load_or_decode(path, source_stats(self.folder, self.file_names), self._decode)
 
     def data_identity(self) -> str:
         """The digest of the source files' contents (remembered in the cache dir, so hashed once)."""
