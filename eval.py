@@ -72,7 +72,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule, net = rebuild(run_cfg, cfg.ckpt_path)
     output_dir = Path(cfg.paths.output_dir)
     task = Task.parse(run_cfg.data.task)
-    module = instantiate(run_cfg.module, net=net, optimizer=instantiate(run_cfg.optimizer))
+    module = instantiate(run_cfg.module, net=net)  # no optimizer: nothing here trains
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
         devices=1,
@@ -81,7 +81,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         enable_model_summary=False,
         use_distributed_sampler=False,
     )
-    datamodule.trainer = trainer  # the loaders place data on the trainer's device
+    datamodule.place(trainer.strategy.root_device)  # the loaders put the data on the trainer's device
     datamodule.prepare_data()
     datamodule.setup("test")
     if cfg.images:

@@ -65,10 +65,9 @@ REUSED_FIELDS = ("engine", "optimized_metric", "metrics", "epochs", "global_step
 
 
 def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: Path) -> None:
-    """What the best weights (loaded by testing) predict for the whole test split; one process holds all of it."""
-    if datamodule.placement()[2] == 1:
-        predicted, true = predictions_and_targets(net, datamodule.test_dataloader())
-        save(predicted_vs_true_figure(predicted, true), output_dir / "predicted_vs_true.png")
+    """What the best weights (loaded by testing) predict for the whole test split."""
+    predicted, true = predictions_and_targets(net, datamodule.test_dataloader())
+    save(predicted_vs_true_figure(predicted, true), output_dir / "predicted_vs_true.png")
 
 
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
@@ -105,8 +104,6 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
 
         builders.set_up_data(datamodule)  # not for a reused result, which reads no data
-        run_cfg = cfg.copy()
-        run_cfg.ckpt_path = resumed_from
         L.seed_everything(cfg.seed, workers=True)
         net = builders.build_model(cfg)
         builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
@@ -115,8 +112,9 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"))
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
-        result = ENGINES[cfg.engine](run_cfg, datamodule, net, stop)
-        if cfg.test and cfg.plots and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run"):
+        result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from)
+        plot = cfg.test and cfg.plots and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run")
+        if plot and result.world_size == 1:  # one process holds the whole test split
             _plot_regression(net, datamodule, output_dir)
 
         value = optimized_value(cfg.optimized_metric, cfg.monitor, result)

@@ -103,7 +103,7 @@ class VisionDataModule(TensorDataModule):
                 f"Put the official files there (torchvision's layout) or point at a copy with "
                 f"`python train.py data={self.NAME} paths.data_dir=/path/to/data`"
                 f"{'' if self.download else ' (or allow data.download=true when online)'}; "
-                "data=xor, data=xor_clouds and data=linear need no files."
+                "data=xor and the other synthetic data sets need no files."
             )
 
     def _decode(self) -> dict[str, torch.Tensor]:

@@ -4,14 +4,14 @@ import logging
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning import LightningDataModule
 from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 from torch import nn
 
-from src.callbacks import SaveOnInterrupt
+from src.callbacks import PlaceData, SaveOnInterrupt
 from src.config import builders
+from src.datamodules.base import TensorDataModule
 from src.engines.result import FitResult
 from src.errors import RunInterruptedError
 from src.sweeps.trial import OptunaPruning, trial_reporter
@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def fit_with_lightning(
-    cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module, stop: StopRequest
+    cfg: DictConfig, datamodule: TensorDataModule, net: nn.Module, stop: StopRequest, resume_from: str | None
 ) -> FitResult:
+    """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found)."""
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     module = instantiate(cfg.module, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
     loggers = builders.build_loggers(cfg)
-    callbacks = builders.build_callbacks(cfg, has_logger=bool(loggers))
+    callbacks = [*builders.build_callbacks(cfg, has_logger=bool(loggers)), PlaceData()]
     if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
         callbacks.append(OptunaPruning(reporter))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -41,7 +42,7 @@ def fit_with_lightning(
         saver.stop = stop
 
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     except SIGTERMException:  # raised at a step boundary by SaveOnInterrupt; without it, signals stop at once
         message = interrupted_message(saver.signal_name, trainer.current_epoch, trainer.global_step, str(saver.path))
         raise RunInterruptedError(message) from None
@@ -62,4 +63,5 @@ def fit_with_lightning(
         global_step=trainer.global_step,
         best_checkpoint=best or None,
         best_score=float(best_score) if best_score is not None else None,
+        world_size=trainer.world_size,
     )

@@ -13,6 +13,7 @@ class FitResult:
     global_step: int
     best_checkpoint: str | None
     best_score: float | None  # the best value of the monitored metric
+    world_size: int = 1  # processes that fit together; each held a shard of the test split
 
 
 def optimized_value(name: str, monitor: str, result: FitResult) -> float:

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 from hydra.utils import get_object, instantiate
-from lightning import LightningDataModule
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.config import builders
 from src.config.checks import uses_cuda
+from src.datamodules.base import TensorDataModule
 from src.engines.distributed import init_distributed
 from src.engines.result import FitResult
 from src.engines.scratch_loop import LoopSettings, ScratchTrainer, batch_limit
@@ -156,7 +156,10 @@ def use_deterministic_algorithms(deterministic: bool | str | None, benchmark: bo
         torch.backends.cudnn.benchmark = bool(benchmark)
 
 
-def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.Module, stop: StopRequest) -> FitResult:
+def fit_from_scratch(
+    cfg: DictConfig, datamodule: TensorDataModule, net: nn.Module, stop: StopRequest, resume_from: str | None
+) -> FitResult:
+    """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found)."""
     device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)))
     datamodule.place(device, rank, world_size)
     datamodule.prepare_data()
@@ -169,7 +172,7 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
     loop = ScratchTrainer(settings, device, loggers, rank, world_size, reporter.report if reporter else None)
     objective = builders.build_objective(cfg.module)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
-    resume = load_net_weights(cfg.ckpt_path, net) if cfg.ckpt_path else None
+    resume = load_net_weights(resume_from, net) if resume_from else None
     if (cfg.get("callbacks") or {}).get("model_summary") and cfg.trainer.get("enable_model_summary", True):
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
         log.info(
@@ -199,4 +202,5 @@ def fit_from_scratch(cfg: DictConfig, datamodule: LightningDataModule, net: nn.M
         global_step=loop.global_step,
         best_checkpoint=str(loop.tested_checkpoint) if loop.tested_checkpoint else None,
         best_score=loop.best_score if settings.save_best else None,  # as Lightning: no monitored checkpoint, no best
+        world_size=world_size,
     )

@@ -20,8 +20,8 @@ OptimizerFactory = Callable[..., Optimizer]
 class SupervisedModule(LightningModule):
     """Wraps a plain ``nn.Module``; logs ``{train,val,test}/loss`` and the task's metrics (``val/acc``, ...).
 
-    ``optimizer`` is a partial taking the parameters (``optimizer=adamw``); ``scheduler`` is Lightning's
-    lr-scheduler dict whose ``scheduler`` entry is a partial taking the optimizer (``scheduler=cosine``).
+    ``optimizer`` is a partial taking the parameters (``optimizer=adamw``; None to evaluate only); ``scheduler`` is
+    Lightning's lr-scheduler dict whose ``scheduler`` entry is a partial taking the optimizer (``scheduler=cosine``).
     ``loss`` is a name (``mse``) or a module built from a ``_target_`` node; ``metrics`` adds metrics by name to the
     task's defaults (None removes a default).
     ``test_time_flip`` and ``test_time_shift`` validate and test on the mean outputs over flipped and translated
@@ -33,7 +33,7 @@ class SupervisedModule(LightningModule):
         net: nn.Module,
         task: str,
         num_outputs: int,
-        optimizer: OptimizerFactory,
+        optimizer: OptimizerFactory | None = None,
         scheduler: dict[str, Any] | None = None,
         loss: str | nn.Module | None = None,
         label_smoothing: float = 0.0,
@@ -134,6 +134,8 @@ class SupervisedModule(LightningModule):
         self.resumed_metrics = checkpoint.get("metrics", {})
 
     def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("this module was built without an optimizer (for evaluation); it cannot be fitted")
         optimizer = self.optimizer_factory(self.parameters())
         if not self.scheduler_config:
             return optimizer
