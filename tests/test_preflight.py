@@ -41,7 +41,7 @@ def test_missing_option_names_the_closest_and_every_option(config_dir: Path) -> 
         "model=mpl is not an option of model; did you mean model=mlp? (options: cnn, mlp)"
     ]
     assert command_line_problems(["model=cnn,transformer"], config_dir) == [
-        "model=transformer is not an option of model; (options: cnn, mlp)"
+        "model=transformer is not an option of model (options: cnn, mlp)"
     ]
 
 

@@ -46,8 +46,8 @@ def _problem_of(group: str, option: str, config_dirs: list[Path]) -> str | None:
     path = next((d / group / f"{option}.yaml" for d in config_dirs if (d / group / f"{option}.yaml").is_file()), None)
     if path is None:
         close = difflib.get_close_matches(option, options, n=1, cutoff=0.5)
-        hint = f"did you mean {group}={close[0]}? " if close else ""
-        return f"{group}={option} is not an option of {group}; {hint}(options: {', '.join(options)})"
+        hint = f"; did you mean {group}={close[0]}? " if close else " "
+        return f"{group}={option} is not an option of {group}{hint}(options: {', '.join(options)})"
     text = path.read_text()
     try:
         yaml.safe_load(text)
