@@ -184,9 +184,8 @@ def fit_from_scratch(
 
     status = "failed"
     try:
-        metrics = loop.fit(
-            net, objective, instantiate(cfg.optimizer), scheduler, train_loader, val_loader, stop, resume
-        )
+        state = loop.prepare(net, objective, instantiate(cfg.optimizer), scheduler, train_loader)
+        metrics = loop.fit(state, train_loader, val_loader, stop, resume)
         if cfg.test:
             tested, matrix = loop.test(net, objective, datamodule.test_dataloader())
             metrics |= tested

@@ -181,17 +181,14 @@ class ScratchTrainer:
     # ----------------------------------------------------------------- the loop
     def fit(
         self,
-        net: nn.Module,
-        objective: Objective,
-        make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
-        scheduler_config: dict[str, Any] | None,
+        state: FitState,
         train_loader: Iterable,
         val_loader: Iterable,
         stop: StopRequest,
         resume_from: dict[str, Any] | None = None,
     ) -> dict[str, float]:
-        s = self.settings
-        state = self._fit_state(net, objective, make_optimizer, scheduler_config, train_loader)
+        """Train ``state`` (from :meth:`prepare`) to ``max_epochs`` or early stopping, validating as configured."""
+        s, objective = self.settings, state.objective
         partial_epoch = self._restore(resume_from, state) if resume_from is not None else None
 
         with stop.at_step_boundaries():
@@ -219,7 +216,7 @@ class ScratchTrainer:
         self.epoch = min(self.epoch + 1, s.max_epochs)  # epochs done; a run resumed after its last one trains none
         return dict(self.metrics)
 
-    def _fit_state(
+    def prepare(
         self,
         net: nn.Module,
         objective: Objective,
@@ -227,6 +224,7 @@ class ScratchTrainer:
         scheduler_config: dict[str, Any] | None,
         train_loader: Iterable,
     ) -> FitState:
+        """The network on the device (wrapped for DDP), its optimizer and schedule, and the metrics of a fit."""
         s = self.settings
         model = net.to(self.device)
         if self.world_size > 1:  # gradients are averaged across processes during backward
