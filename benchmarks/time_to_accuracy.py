@@ -1,4 +1,4 @@
-"""Time to accuracy of a recipe: train it once per seed through ``train.train`` and report each run's test accuracy
+r"""Time to accuracy of a recipe: train it once per seed through ``train.train`` and report each run's test accuracy
 and wall time, then their mean ± std; with ``--threshold``, also when each run's ``val/acc`` first reached it
 (seconds since the run started, read at each validation: a recipe that validates once only reports that once).
 

@@ -105,8 +105,19 @@ class MixedPrecision:
         self.scaler.update()
 
 
+@dataclass
+class Accumulation:
+    """Where a batch falls in its window of ``size`` batches (``trainer.accumulate_grad_batches``), and what runs
+    before each step: the non-finite check and gradient clipping."""
+
+    size: int
+    starts: bool
+    ends: bool
+    before_step: Callable[[torch.Tensor], None]
+
+
 def train_step(
-    state: FitState, x: torch.Tensor, y: torch.Tensor, amp: MixedPrecision, window: "Accumulation"
+    state: FitState, x: torch.Tensor, y: torch.Tensor, amp: MixedPrecision, window: Accumulation
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The five steps of every training loop, in the order they run; returns the outputs and the loss."""
     with amp.autocast():
@@ -119,17 +130,6 @@ def train_step(
         window.before_step(loss)  # checks and clipping
         amp.step(state.optimizer)  # 5. step
     return outputs, loss
-
-
-@dataclass
-class Accumulation:
-    """Where a batch falls in its window of ``size`` batches (``trainer.accumulate_grad_batches``), and what runs
-    before each step: the non-finite check and gradient clipping."""
-
-    size: int
-    starts: bool
-    ends: bool
-    before_step: Callable[[torch.Tensor], None]
 
 
 def batch_limit(value: float | int | None, batches: int) -> int | None:
