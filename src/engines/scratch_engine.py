@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.config import builders
 from src.config.checks import uses_cuda
+from src.config.schema import parameter_defaults
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import init_distributed
 from src.engines.result import FitResult
@@ -78,19 +79,9 @@ def callback_reads(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def _defaults(target: str) -> dict[str, Any]:
-    """The default of every keyword ``target`` takes, its bases' too when ``__init__`` passes ``**kwargs`` up."""
-    obj = get_object(target)
-    defaults: dict[str, Any] = {}
-    for init in [vars(c)["__init__"] for c in obj.__mro__ if "__init__" in vars(c)] if inspect.isclass(obj) else [obj]:
-        for name, parameter in inspect.signature(init).parameters.items():
-            defaults.setdefault(name, parameter.default)
-    return defaults
-
-
 def _unimplemented(node: DictConfig, reads: dict[str, Any]) -> tuple[str, Any] | None:
     """The first setting of a ``_target_`` node that the loop does not implement as set."""
-    defaults = _defaults(str(node._target_))
+    defaults = parameter_defaults(str(node._target_))
     for key, value in OmegaConf.to_container(node, resolve=True).items():
         implemented = reads.get(key, defaults.get(key, inspect.Parameter.empty))
         if not key.startswith("_") and implemented is not ANY and value != implemented:

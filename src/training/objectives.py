@@ -2,7 +2,6 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -70,36 +69,27 @@ def default_metrics(task: str | Task, num_outputs: int) -> dict[str, Metric]:
     return multiclass
 
 
-def metric_names(task: str | Task, num_outputs: int, metrics: Mapping[str, Any] | None) -> list[str]:
-    """The names a run logs under ``train/``, ``val/`` and ``test/`` besides ``loss``: the task's defaults, with
-    ``module.metrics`` added (a name set to null is removed). Checked at start-up, before anything is built."""
-    names = list(default_metrics(task, num_outputs))
+def _metrics(task: Task, num_outputs: int, metrics: Mapping[str, Metric | None] | None) -> MetricCollection:
+    """The task's default metrics with ``module.metrics`` applied: a metric is added (or replaces the default of its
+    name), None removes a default."""
+    chosen = default_metrics(task, num_outputs)
     for name, metric in (metrics or {}).items():
         if not str(name).isidentifier() or name == "loss":
             raise ValueError(f"module.metrics.{name}: a metric name is a plain identifier other than loss, e.g. f1")
-        if metric is None and name not in names:
-            raise ValueError(
-                f"module.metrics.{name}=null removes a default metric, but {name} is not one; the defaults here "
-                f"are {', '.join(names) or 'none'}"
-            )
         if metric is None:
-            names.remove(name)
-        elif name not in names:
-            names.append(name)
-    return names
-
-
-def _metrics(task: Task, num_outputs: int, metrics: Mapping[str, Metric | None] | None) -> MetricCollection:
-    chosen, names = default_metrics(task, num_outputs), metric_names(task, num_outputs, metrics)
-    for name, metric in (metrics or {}).items():
-        if metric is not None and not isinstance(metric, Metric):
+            if chosen.pop(name, None) is None:
+                raise ValueError(
+                    f"module.metrics.{name}=null removes a default metric, but {name} is not one; the defaults here "
+                    f"are {', '.join(default_metrics(task, num_outputs)) or 'none'}"
+                )
+        elif not isinstance(metric, Metric):
             raise ValueError(
                 f"module.metrics.{name} built a {type(metric).__name__}, not a torchmetrics Metric; give its "
                 "_target_ a metric class, e.g. torchmetrics.classification.BinaryF1Score"
             )
-        if metric is not None:
+        else:
             chosen[name] = metric
-    return MetricCollection({name: chosen[name] for name in names})
+    return MetricCollection(chosen)
 
 
 def make_objective(
