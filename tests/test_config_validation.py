@@ -71,6 +71,8 @@ MALFORMED = [
     ("+module.metrics.f1._target_=torch.nn.ReLU", r"^module.metrics.f1 built a ReLU, not a torchmetrics Metric; give its _target_ a metric class"),  # noqa: E501
     ("+module.metrics.loss._target_=torchmetrics.MeanMetric", r"^module.metrics.loss: a metric name is a plain identifier other than loss"),  # noqa: E501
     ("+module.metrics.f1._target_=torchmetrics.classification.BinaryF1Score +module.metrics.f1.treshold=0.3", r"^module.metrics.f1: Unexpected keyword arguments: `treshold`$"),  # noqa: E501
+    ("+module.metrics.f1=3", r"^module.metrics.f1=3 is not a node with a _target_; e.g. \+module.metrics.f1._target_=<module>.<Class>$"),  # noqa: E501
+    ("data=linear module.loss={_target_:torch.nn.Linear,in_features:1,out_features:1}", r"^module.loss built a Linear, whose forward does not take \(outputs, targets\)"),  # noqa: E501
     # what this machine or file system cannot do
     ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),
     pytest.param("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu", marks=NEEDS_NO_GPU),

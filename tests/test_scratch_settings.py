@@ -21,6 +21,7 @@ HINT = "set it back, or run it with engine=lightning$"
         (["+trainer.val_check_interval=0.5"], r"^trainer.val_check_interval=0.5 is not implemented by engine=scratch"),
         (["+callbacks.early_stopping.stopping_threshold=0.1"], r"^callbacks.early_stopping.stopping_threshold=0.1 is"),
         (["callbacks.model_checkpoint.filename=best"], rf"^callbacks.model_checkpoint.filename=best is not .*; {HINT}"),
+        (["trainer.deterministic=maybe"], r"^trainer.deterministic='maybe' must be true, false or warn$"),
         (["callbacks.lr_monitor.logging_interval=step"], r"^callbacks.lr_monitor.logging_interval=step is not"),
         (
             ["callbacks=speedrun"],

@@ -110,7 +110,9 @@ def build_objective(module_cfg: DictConfig) -> Objective:
         raise ConfigError(str(err)) from None
 
 
-def _built(key: str, node: DictConfig) -> object:
+def _built(key: str, node: object) -> object:
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        raise ConfigError(f"{key}={node} is not a node with a _target_; e.g. +{key}._target_=<module>.<Class>")
     try:
         return instantiate(node)
     except InstantiationException as err:

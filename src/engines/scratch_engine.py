@@ -92,6 +92,8 @@ def _unimplemented(node: DictConfig, reads: dict[str, Any]) -> tuple[str, Any] |
 def check_scratch_settings(cfg: DictConfig) -> None:
     """What the hand-written loop does not implement is one line at start-up, naming the setting."""
     hint = "set it back, or run it with engine=lightning"
+    if cfg.trainer.get("deterministic") not in (None, True, False, "warn"):  # Lightning's Trainer would refuse it
+        raise ConfigError(f"trainer.deterministic={cfg.trainer.deterministic!r} must be true, false or warn")
     if found := _unimplemented(cfg.trainer, TRAINER_READS):
         raise ConfigError(f"trainer.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
     reads = callback_reads(cfg)

@@ -1,5 +1,6 @@
 """Loss, metrics and prediction transform for each task, built from the names typed in configs."""
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -31,7 +32,16 @@ class Objective:
 
 def _loss(task: Task, loss: str | nn.Module | None, label_smoothing: float) -> nn.Module:
     """A named loss of the task, or the module a ``module.loss`` node built (``_target_: torch.nn.HuberLoss``)."""
+    if loss is not None and not isinstance(loss, str | nn.Module):
+        raise ValueError(f"module.loss built a {type(loss).__name__}, not a loss module such as torch.nn.HuberLoss")
     if isinstance(loss, nn.Module):
+        try:
+            inspect.signature(loss.forward).bind(None, None)
+        except TypeError:
+            raise ValueError(
+                f"module.loss built a {type(loss).__name__}, whose forward does not take (outputs, targets); give "
+                "its _target_ a loss such as torch.nn.HuberLoss"
+            ) from None
         if label_smoothing:
             raise ValueError(
                 f"module.label_smoothing={label_smoothing} configures the named cross_entropy loss; with your own "
