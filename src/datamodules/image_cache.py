@@ -38,7 +38,7 @@ def checksum(tensors: Tensors) -> str:
     return digest.hexdigest()
 
 
-def _load_verified(path: Path, source_stats: list) -> Tensors | None:
+def _load_verified(path: Path, stats: list) -> Tensors | None:
     """The cached tensors, or None (with the reason logged) when there is no current, intact cache file."""
     if not path.is_file():
         return None
@@ -52,16 +52,16 @@ def _load_verified(path: Path, source_stats: list) -> Tensors | None:
     if not intact:
         log.warning("The data cache %s fails its checksum; decoding the data again", path)
         return None
-    if cached.get("fingerprint") != source_stats:
+    if cached.get("fingerprint") != stats:
         log.info("Sources changed since %s was written; decoding again", path)
         return None
     return tensors
 
 
-def load_or_decode(path: Path, source_stats: list, decode: Callable[[], Tensors]) -> Tensors:
+def load_or_decode(path: Path, stats: list, decode: Callable[[], Tensors]) -> Tensors:
     """Load the cache when it is current and intact, else decode and write it atomically with its checksum. An
     unwritable cache directory is found before decoding: the data is then decoded in memory, every run again."""
-    tensors = _load_verified(path, source_stats)
+    tensors = _load_verified(path, stats)
     if tensors is not None:
         return tensors
     reason = unwritable(path.parent)
@@ -74,7 +74,7 @@ def load_or_decode(path: Path, source_stats: list, decode: Callable[[], Tensors]
         )
         return decode()
     tensors = decode()
-    payload = {"fingerprint": source_stats, "checksum": checksum(tensors), "tensors": tensors}
+    payload = {"fingerprint": stats, "checksum": checksum(tensors), "tensors": tensors}
     write_atomic(path, lambda file: torch.save(payload, file))
     log.info("Decoded into %s", path)
     return tensors
