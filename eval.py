@@ -70,6 +70,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 run_cfg.module[key] = cfg[key]
     check_test_time_augmentation(run_cfg)
     datamodule, net = rebuild(run_cfg, cfg.ckpt_path)
+    if cfg.split == "val" and not datamodule.holds_out_validation():
+        raise RunError(
+            "split=val: this run trained on every training image (data.val_size=0) and held none out; evaluate "
+            "split=test or split=train"
+        )
     output_dir = Path(cfg.paths.output_dir)
     task = Task.parse(run_cfg.data.task)
     module = instantiate(run_cfg.module, net=net)  # no optimizer: nothing here trains

@@ -18,7 +18,7 @@ switches=(
   "model.channels_last=false"
   "optimizer.fused=false"
   "trainer.benchmark=false"
-  "trainer.check_val_every_n_epoch=1"
+  "data.val_size=2000"  # 2,000 training images held out, validated once at the end
   "callbacks.stop_on_non_finite={_target_:src.callbacks.StopOnNonFinite}"  # one host sync per step
 )
 

@@ -130,6 +130,8 @@ def main() -> None:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp:
+        if args.threshold is not None and compose_run(overrides, Path(tmp) / "check").data.get("val_size") == 0:
+            parser.error("--threshold times val/acc, but this recipe holds out no validation images (data.val_size=0)")
         warmups = [timed_run(overrides, args.first_seed, Path(tmp) / f"warmup{i}") for i in range(args.warmup)]
         runs = [timed_run(overrides, seed, Path(tmp) / f"seed{seed}", args.threshold) for seed in seeds]
 

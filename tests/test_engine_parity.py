@@ -241,3 +241,32 @@ def test_unknown_engine_lists_the_engines(make_cfg) -> None:
 
     with pytest.raises(ConfigError, match=r"engine='keras' is not an engine; choose one of \['lightning', 'scratch'\]"):
         train(make_cfg("engine=keras"))
+
+
+def test_engines_agree_on_a_run_that_trains_on_every_image_and_validates_on_none(make_cfg, tmp_path: Path) -> None:
+    write_mnist(tmp_path / "data", n_train=80, n_test=20)
+    runs = run_both(
+        make_cfg,
+        "data=mnist",
+        "model=mlp",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "data.verify_checksums=false",
+        "data.val_size=0",
+        "data.batch_size=16",
+        "trainer.max_epochs=3",
+        "monitor=train/loss",
+        "optimized_metric=test/acc",
+    )
+    for cfg, value, metrics in runs.values():
+        assert not [name for name in metrics if name.startswith("val/")]
+        assert value == metrics["test/acc"]
+        assert read_result(cfg)["status"] == "completed"
+    (lit_cfg, _, lit_metrics), (raw_cfg, _, raw_metrics) = runs["lightning"], runs["scratch"]
+    # each engine kept the epoch of lowest train/loss, and tested it
+    assert checkpoint_epochs(lit_cfg) == checkpoint_epochs(raw_cfg)
+    assert raw_metrics["test/loss"] == pytest.approx(lit_metrics["test/loss"], rel=1e-5)
+    lit_losses, raw_losses = epoch_losses(lit_cfg), epoch_losses(raw_cfg)
+    torch.testing.assert_close(
+        torch.tensor(raw_losses["train/loss"]), torch.tensor(lit_losses["train/loss"]), rtol=1e-5, atol=0
+    )
+    assert len(lit_losses["train/loss"]) == 3 and lit_losses["val/loss"] == raw_losses["val/loss"] == []

@@ -209,3 +209,25 @@ def test_export_that_fails_verification_leaves_nothing_behind(trained_run: Path,
     with pytest.raises(RunError, match=r"^onnxruntime differs from PyTorch by .* > tolerance 1e-30; nothing written$"):
         export(config)
     assert list(target.parent.iterdir()) == []
+
+
+def test_eval_of_a_run_that_held_out_no_validation_images_tests_but_refuses_split_val(make_cfg, tmp_path) -> None:
+    write_mnist(tmp_path / "data", n_train=80, n_test=30)
+    cfg = make_cfg(
+        "model=mlp",
+        "data=mnist",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "data.verify_checksums=false",
+        "data.val_size=0",
+        "monitor=train/loss",
+        "optimized_metric=test/acc",
+        "trainer.max_epochs=1",
+        *QUIET,
+    )
+    train(cfg)
+    result = read_result(cfg)
+    out, ckpt = tmp_path / "eval", f"ckpt_path={result['best_checkpoint']}"
+    with pytest.raises(RunError, match=r"^split=val: this run trained on every training image \(data.val_size=0\)"):
+        evaluate(tool_config("eval", out, ckpt, "split=val", "accelerator=cpu"))
+    metrics = evaluate(tool_config("eval", out, ckpt, "split=test", "accelerator=cpu"))
+    assert metrics["test/acc"] == pytest.approx(result["metrics"]["test/acc"])

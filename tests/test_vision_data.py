@@ -57,6 +57,14 @@ def test_split_is_seeded_disjoint_and_covers_the_training_files(make_cfg, fake_d
     assert len(torch.unique(rows, dim=0)) == 60
 
 
+def test_val_size_zero_trains_on_every_training_image_and_holds_out_none(make_cfg, fake_dir) -> None:
+    write_cifar10(fake_dir)
+    data = datamodule(make_cfg, "cifar10", fake_dir, "data.val_size=0")
+    train, val, test = data.splits
+    assert (len(train), len(val), len(test)) == (60, 0, 20) and not data.holds_out_validation()
+    assert datamodule(make_cfg, "cifar10", fake_dir, "data.val_size=1").holds_out_validation()
+
+
 def test_cache_is_reused_while_sources_are_unchanged_and_rebuilt_when_they_change(tmp_path: Path) -> None:
     calls = []
 

@@ -71,7 +71,13 @@ def build_model(cfg: DictConfig) -> nn.Module:
 
 
 def build_datamodule(cfg: DictConfig) -> LightningDataModule:
-    return instantiate(cfg.data)
+    """A value the data module refuses (``data.val_size=-1``, ``data.loader=pil``) is one line naming it."""
+    try:
+        return instantiate(cfg.data)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ValueError):
+            raise ConfigError(f"data: {err.__cause__}") from None
+        raise
 
 
 def set_up_data(datamodule: LightningDataModule) -> None:

@@ -162,7 +162,14 @@ def check_metric_names(cfg: DictConfig) -> None:
 def check_loop_limits(cfg: DictConfig) -> None:
     """Loop settings that would train nothing, or never validate what a callback follows."""
     trainer = cfg.trainer
-    followed = sorted({m for m in monitored_metrics(cfg).values() if m.startswith("val/")})
+    named = [*monitored_metrics(cfg).values(), cfg.optimized_metric]
+    followed = sorted({m for m in named if m.startswith("val/")})
+    if cfg.data.get("val_size") == 0 and followed:
+        raise ConfigError(
+            f"data.val_size=0 holds out no validation images, but {', '.join(followed)} must be validated; follow "
+            "train/ and test/ metrics instead (monitor=train/loss monitor_mode=min optimized_metric=test/acc), or "
+            "hold images out (data.val_size=5000)"
+        )
     for stage in ("train", "val", "test"):
         limit = trainer.get(f"limit_{stage}_batches")
         if limit is None:

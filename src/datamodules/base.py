@@ -66,6 +66,11 @@ class TensorDataModule(LightningDataModule):
         none beyond the config itself."""
         return ""
 
+    def holds_out_validation(self) -> bool:
+        """False when the data module trains on every training sample and its validation split is empty (image
+        data with ``data.val_size=0``): the engines then run no validation loop at all."""
+        return True
+
     def build(self) -> Splits:
         """Return the (train, val, test) splits as ``TensorDataset(x, y)``."""
         raise NotImplementedError
@@ -74,7 +79,8 @@ class TensorDataModule(LightningDataModule):
         if self.splits is None:
             self.splits = self.build()
             for split in self.splits:
-                self._check_declared(*split.tensors)
+                if len(split):  # an empty validation split (data.val_size=0) has nothing to check
+                    self._check_declared(*split.tensors)
 
     def _check_declared(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if tuple(x.shape[1:]) != self.input_shape:

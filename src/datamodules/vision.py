@@ -63,8 +63,10 @@ class VisionDataModule(TensorDataModule):
         super().__init__(**common)
         if loader not in LOADERS:
             raise ValueError(f"unknown data.loader {loader!r}; choose one of {list(LOADERS)}")
-        if val_size < 1:
-            raise ValueError(f"data.val_size must be >= 1, got {val_size}")
+        if val_size < 0:
+            raise ValueError(
+                f"data.val_size must be >= 0 (0 trains on every training image and validates on none), got {val_size}"
+            )
         self.data_dir, self.cache_dir = Path(data_dir), Path(cache_dir)
         self.val_size, self.loader = val_size, loader
         self.mean, self.std = list(mean), list(std)
@@ -143,6 +145,9 @@ class VisionDataModule(TensorDataModule):
             TensorDataset(images[val], labels[val]),
             TensorDataset(data["test_images"], data["test_labels"]),
         )
+
+    def holds_out_validation(self) -> bool:
+        return self.val_size > 0
 
     def _loader(self, index: int, train: bool) -> DeviceLoader | DataLoader:
         images, labels = self._split(index).tensors

@@ -113,6 +113,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int) 
     trainer, callbacks = cfg.trainer, cfg.get("callbacks") or {}
     early, last = callbacks.get("early_stopping"), callbacks.get("last_checkpoint")
     fast_dev_run = bool(trainer.get("fast_dev_run"))
+    val_limit = 1 if fast_dev_run else batch_limit(trainer.get("limit_val_batches"), val_batches)
     return LoopSettings(
         max_epochs=1 if fast_dev_run else trainer.max_epochs,
         min_epochs=trainer.get("min_epochs") or 0,
@@ -131,7 +132,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int) 
         save_on_interrupt=bool(callbacks.get("save_on_interrupt")),
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
-        limit_val_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_val_batches"), val_batches),
+        limit_val_batches=val_limit if val_batches else 0,  # an empty validation split: no validation loop
         limit_test_batches=1 if fast_dev_run else trainer.get("limit_test_batches"),
         val_every_n_epochs=1 if fast_dev_run else trainer.get("check_val_every_n_epoch") or 1,
         test_time_flip=cfg.module.test_time_flip,

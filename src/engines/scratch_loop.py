@@ -60,7 +60,7 @@ class LoopSettings:
     save_on_interrupt: bool = True  # SIGTERM or Ctrl-C: save last.ckpt before stopping (callbacks.save_on_interrupt)
     progress_bar: bool = True
     limit_train_batches: int | None = None
-    limit_val_batches: int | None = None
+    limit_val_batches: int | None = None  # 0: no validation
     limit_test_batches: float | int | None = None  # as in the config: the test loader is built after fit
     val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
@@ -198,7 +198,7 @@ class ScratchTrainer:
                 lr = {f"lr-{type(state.optimizer).__name__}": state.optimizer.param_groups[0]["lr"]}
                 new = self._train_epoch(state, train_loader, stop, partial_epoch)
                 partial_epoch = None
-                validated = (epoch + 1) % s.val_every_n_epochs == 0
+                validated = s.limit_val_batches != 0 and (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:
                     val = (state.val_metrics, val_loader, s.limit_val_batches)
                     new |= self.evaluate(state.model, objective, *val, "val")
@@ -207,7 +207,10 @@ class ScratchTrainer:
                     self.on_validated(epoch, self.metrics)
                 self.log_metrics({**lr, **new, "epoch": epoch})
                 self._step_epoch_scheduler(state.schedule, validated)
-                if self._end_of_epoch(state, self.metrics[s.monitor] if validated else None):
+                # Without a validation loop Lightning's checkpoint and early stopping judge the monitored (train/)
+                # metric after every epoch.
+                judged = validated or s.limit_val_batches == 0
+                if self._end_of_epoch(state, self.metrics[s.monitor] if judged else None):
                     log.info("Early stopping: %s did not improve in %d validations", s.monitor, s.patience)
                     break
                 if self._stop_requested(stop):
