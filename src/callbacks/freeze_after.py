@@ -27,7 +27,10 @@ class FreezeAfter(L.Callback):
         if missing := [name for name in self.names if name not in named]:
             shown = ", ".join(list(named)[:8]) + (", ..." if len(named) > 8 else "")
             missing_names = ", ".join(missing)
-            raise ConfigError(f"freeze_after: the module has no parameter {missing_names}; its parameters: {shown}")
+            raise ConfigError(
+                f"freeze_after: the module has no parameter {missing_names}; name some of its parameters ({shown}), or "
+                "drop the callback (callbacks.<name>=null)"
+            )
         self.parameters = [named[name] for name in self.names]
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
