@@ -20,10 +20,10 @@ from train import train
 QUIET = ["logger=csv", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
 
 
-def epoch_losses(cfg) -> dict[str, list[float]]:
+def epoch_losses(cfg, keys: tuple[str, ...] = ("train/loss", "val/loss")) -> dict[str, list[float]]:
     with open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows if r.get(key)] for key in ("train/loss", "val/loss")}
+    return {key: [float(r[key]) for r in rows if r.get(key)] for key in keys}
 
 
 def last_weights(cfg) -> dict[str, torch.Tensor]:
@@ -256,6 +256,9 @@ def test_engines_agree_on_a_run_that_trains_on_every_image_and_validates_on_none
         "trainer.max_epochs=3",
         "monitor=train/loss",
         "optimized_metric=test/acc",
+        "scheduler=plateau",  # on train/loss; only a 90% drop counts as progress: the lr falls after epoch 1
+        "scheduler.scheduler.patience=0",
+        "+scheduler.scheduler.threshold=0.9",
     )
     for cfg, value, metrics in runs.values():
         assert not [name for name in metrics if name.startswith("val/")]
@@ -270,3 +273,5 @@ def test_engines_agree_on_a_run_that_trains_on_every_image_and_validates_on_none
         torch.tensor(raw_losses["train/loss"]), torch.tensor(lit_losses["train/loss"]), rtol=1e-5, atol=0
     )
     assert len(lit_losses["train/loss"]) == 3 and lit_losses["val/loss"] == raw_losses["val/loss"] == []
+    lit_lrs, raw_lrs = (epoch_losses(cfg, ("lr-Adam",))["lr-Adam"] for cfg in (lit_cfg, raw_cfg))
+    assert lit_lrs == pytest.approx(raw_lrs) and lit_lrs == pytest.approx([1e-3, 1e-3, 1e-4])

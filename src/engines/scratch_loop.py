@@ -206,10 +206,10 @@ class ScratchTrainer:
                 if validated and self.on_validated is not None:
                     self.on_validated(epoch, self.metrics)
                 self.log_metrics({**lr, **new, "epoch": epoch})
-                self._step_epoch_scheduler(state.schedule, validated)
-                # Without a validation loop Lightning's checkpoint and early stopping judge the monitored (train/)
-                # metric after every epoch.
+                # Without a validation loop Lightning's checkpoint, early stopping and plateau schedule judge the
+                # monitored (train/) metric after every epoch.
                 judged = validated or s.limit_val_batches == 0
+                self._step_epoch_scheduler(state.schedule, judged)
                 if self._end_of_epoch(state, self.metrics[s.monitor] if judged else None):
                     log.info("Early stopping: %s did not improve in %d validations", s.monitor, s.patience)
                     break
@@ -296,13 +296,14 @@ class ScratchTrainer:
             self.amp.unscale(state.optimizer)  # clip the true gradients, not the loss-scaled ones
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
 
-    def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, validated: bool) -> None:
+    def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, judged: bool) -> None:
+        """``judged``: the metric a plateau schedule follows is this epoch's."""
         if schedule is None or schedule["interval"] != "epoch":
             return
         scheduler = schedule["scheduler"]
         if not isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step()
-        elif validated:
+        elif judged:
             scheduler.step(self.metrics[schedule["monitor"]])
 
     def _stop_requested(self, stop: StopRequest) -> bool:
