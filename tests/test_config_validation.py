@@ -58,7 +58,7 @@ MALFORMED = [
     ("trainer.max_epochs=2 trainer.check_val_every_n_epoch=3", r"^trainer.check_val_every_n_epoch=3 is larger than trainer.max_epochs=2: this run never validates, but val/loss follow validation; set trainer.check_val_every_n_epoch <= 2$"),  # noqa: E501
     ("trainer.limit_train_batches=0", r"^trainer.limit_train_batches=0 runs no train batch; use a count >= 1 or a fraction in \(0, 1\], e.g. 0.25$"),  # noqa: E501
     ("trainer.limit_val_batches=0", r"^trainer.limit_val_batches=0 runs no val batch \(0 turns validation off, but val/loss must be validated\)"),  # noqa: E501
-    ("data=mnist data.val_size=0", r"^data.val_size=0 holds out no validation images, but val/loss must be validated; follow train/ and test/ metrics instead \(monitor=train/loss monitor_mode=min optimized_metric=test/acc\), or hold images out \(data.val_size=5000\)$"),  # noqa: E501
+    ("data=mnist data.val_size=0", r"^data.val_size=0 holds out no validation images, but val/loss must be validated; follow train/ and test/ metrics of one direction instead \(monitor=train/acc monitor_mode=max optimized_metric=test/acc\), or hold images out \(data.val_size=5000\)$"),  # noqa: E501
     ("data=mnist data.val_size=0 monitor=train/loss optimized_metric=val/acc", r"^data.val_size=0 holds out no validation images, but val/acc must be validated"),  # noqa: E501
     ("data=mnist data.val_size=-1", r"^data: data.val_size must be >= 0 \(0 trains on every training image and validates on none\), got -1$"),  # noqa: E501
     ("trainer.limit_test_batches=0", r"^trainer.limit_test_batches=0 runs no test batch \(to skip testing, set test=false\)"),  # noqa: E501

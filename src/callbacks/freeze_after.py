@@ -1,10 +1,13 @@
 """Train some parameters for the first epochs only, then hold them fixed (airbench trains its whitening layer's bias
 for 3 epochs). Lightning's ``BaseFinetuning`` goes the other way, unfreezing modules into new parameter groups; this
-only turns ``requires_grad`` off, so the optimizer skips those parameters: no gradient, no step, no weight decay."""
+drops their gradients before each optimizer step, which then skips them: no step, no momentum, no weight decay.
+Dropping the gradient rather than turning ``requires_grad`` off keeps DDP's reducer, which expects every gradient
+it was built with, in step."""
 
 from collections.abc import Sequence
 
 import lightning as L
+import torch
 from torch import nn
 
 from src.errors import ConfigError
@@ -33,7 +36,10 @@ class FreezeAfter(L.Callback):
             )
         self.parameters = [named[name] for name in self.names]
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Set at every epoch from the epoch number alone, so a resumed run freezes exactly as an uninterrupted one.
-        for parameter in self.parameters:
-            parameter.requires_grad_(trainer.current_epoch < self.epochs)
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        # Decided from the epoch number alone, so a resumed run freezes exactly as an uninterrupted one.
+        if trainer.current_epoch >= self.epochs:
+            for parameter in self.parameters:
+                parameter.grad = None

@@ -167,8 +167,8 @@ def check_loop_limits(cfg: DictConfig) -> None:
     if cfg.data.get("val_size") == 0 and followed:
         raise ConfigError(
             f"data.val_size=0 holds out no validation images, but {', '.join(followed)} must be validated; follow "
-            "train/ and test/ metrics instead (monitor=train/loss monitor_mode=min optimized_metric=test/acc), or "
-            "hold images out (data.val_size=5000)"
+            "train/ and test/ metrics of one direction instead (monitor=train/acc monitor_mode=max "
+            "optimized_metric=test/acc), or hold images out (data.val_size=5000)"
         )
     for stage in ("train", "val", "test"):
         limit = trainer.get(f"limit_{stage}_batches")

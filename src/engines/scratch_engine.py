@@ -109,7 +109,9 @@ def check_scratch_settings(cfg: DictConfig) -> None:
             raise ConfigError(f"callbacks.{name}.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
 
 
-def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int) -> LoopSettings:
+def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int, validates: bool) -> LoopSettings:
+    """``validates``: the data holds out a validation split (decided for all ranks alike; a rank's own shard of it
+    may be empty)."""
     trainer, callbacks = cfg.trainer, cfg.get("callbacks") or {}
     early, last = callbacks.get("early_stopping"), callbacks.get("last_checkpoint")
     fast_dev_run = bool(trainer.get("fast_dev_run"))
@@ -132,7 +134,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int) 
         save_on_interrupt=bool(callbacks.get("save_on_interrupt")),
         progress_bar=bool(callbacks.get("progress_bar")) and trainer.get("enable_progress_bar", True),
         limit_train_batches=1 if fast_dev_run else batch_limit(trainer.get("limit_train_batches"), train_batches),
-        limit_val_batches=val_limit if val_batches else 0,  # an empty validation split: no validation loop
+        limit_val_batches=val_limit if validates else 0,  # no validation split: no validation loop
         limit_test_batches=1 if fast_dev_run else trainer.get("limit_test_batches"),
         val_every_n_epochs=1 if fast_dev_run else trainer.get("check_val_every_n_epoch") or 1,
         test_time_flip=cfg.module.test_time_flip,
@@ -159,7 +161,7 @@ def fit_from_scratch(
     datamodule.prepare_data()
     datamodule.setup("fit")
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
-    settings = settings_from_config(cfg, len(train_loader), len(val_loader))
+    settings = settings_from_config(cfg, len(train_loader), len(val_loader), datamodule.holds_out_validation())
     use_deterministic_algorithms(cfg.trainer.get("deterministic"), cfg.trainer.get("benchmark"))
     loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
     reporter = trial_reporter(cfg.optimized_metric) if world_size == 1 else None  # one trial, one reporter
