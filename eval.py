@@ -87,8 +87,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         use_distributed_sampler=False,
     )
     datamodule.place(trainer.strategy.root_device)  # the loaders put the data on the trainer's device
-    datamodule.prepare_data()
-    datamodule.setup("test")
     if cfg.images:
         paths, images = load_image_folder(Path(cfg.images), run_cfg.data)
         outputs = module.predict(images)

@@ -34,8 +34,6 @@ MIN_OPSET = 18  # the oldest opset the torch.onnx (dynamo) exporter writes itsel
 
 def real_inputs(datamodule, samples: int) -> torch.Tensor:
     """The first ``samples`` test inputs, exactly as the model sees them (normalized)."""
-    datamodule.prepare_data()
-    datamodule.setup("test")
     batches, count = [], 0
     for x, _ in datamodule.test_dataloader():
         batches.append(x.cpu())

@@ -36,6 +36,7 @@ from rich.table import Table
 from benchmarks.timing import cpu_name, now
 from src.config import builders
 from src.config.builders import build_callbacks
+from src.config.checks import validates_nothing
 from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import ENGINES, train
@@ -130,7 +131,7 @@ def main() -> None:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.threshold is not None and compose_run(overrides, Path(tmp) / "check").data.get("val_size") == 0:
+        if args.threshold is not None and validates_nothing(compose_run(overrides, Path(tmp) / "check")):
             parser.error("--threshold times val/acc, but this recipe holds out no validation images (data.val_size=0)")
         warmups = [timed_run(overrides, args.first_seed, Path(tmp) / f"warmup{i}") for i in range(args.warmup)]
         runs = [timed_run(overrides, seed, Path(tmp) / f"seed{seed}", args.threshold) for seed in seeds]

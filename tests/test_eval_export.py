@@ -153,8 +153,11 @@ def test_a_missing_ckpt_path_is_one_usage_line(tmp_path: Path, script: str) -> N
         (lambda c: c.data.pop("task"), r"data.task is missing"),
         (lambda c: c.optimizer.update(lr=-1), r"optimizer.lr=-1 is out of range; it must be > 0"),
         (lambda c: c.model.update(hidden_sise=[3]), r"model.hidden_sise is not a parameter of src.models.MLP"),
+        (lambda c: c.data.update(val_size=-1), r"data: data.val_size must be >= 0"),
+        (lambda c: c.data.update(val_size=80), r"data: data.val_size=80 leaves no training images out of 80"),
+        (lambda c: c.data.update(input_shape=[1, 28, 29]), r"data: data config declares input_shape \[1, 28, 29\]"),
     ],
-    ids=["deleted key", "bad value", "unknown key"],
+    ids=["deleted key", "bad value", "unknown key", "value the data refuses", "unsplittable data", "wrong shape"],
 )
 def test_eval_refuses_an_edited_run_config_naming_the_key_and_the_file(trained_run, tmp_path, edit, message) -> None:
     run_dir = tmp_path / "copy"

@@ -159,12 +159,17 @@ def check_metric_names(cfg: DictConfig) -> None:
         raise ConfigError(f"{key}={metric!r} is not a metric this run logs{why}; choose one of {choices}")
 
 
+def validates_nothing(cfg: DictConfig) -> bool:
+    """Whether the run holds out no validation images (``data.val_size=0``), judged from its config alone."""
+    return cfg.data.get("val_size") == 0
+
+
 def check_loop_limits(cfg: DictConfig) -> None:
     """Loop settings that would train nothing, or never validate what a callback follows."""
     trainer = cfg.trainer
     named = [*monitored_metrics(cfg).values(), cfg.optimized_metric]
     followed = sorted({m for m in named if m.startswith("val/")})
-    if cfg.data.get("val_size") == 0 and followed:
+    if validates_nothing(cfg) and followed:
         raise ConfigError(
             f"data.val_size=0 holds out no validation images, but {', '.join(followed)} must be validated; follow "
             "train/ and test/ metrics of one direction instead (monitor=train/acc monitor_mode=max "

@@ -20,6 +20,9 @@ from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 
 log = logging.getLogger(__name__)
+# Without a validation split: no validation loop, and the validation cadence at its default, since only then do
+# Lightning's checkpoint and early stopping judge the monitored train/ metric after every epoch.
+NO_VALIDATION = {"limit_val_batches": 0, "check_val_every_n_epoch": 1, "val_check_interval": 1.0}
 
 
 def fit_with_lightning(
@@ -32,11 +35,8 @@ def fit_with_lightning(
     callbacks = [*builders.build_callbacks(cfg, has_logger=bool(loggers)), PlaceData()]
     if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
         callbacks.append(OptunaPruning(reporter))
-    # Without a validation split: no validation loop, and Lightning's checkpoint and early stopping then judge the
-    # monitored train/ metric after every epoch only with the validation cadence at its default.
-    no_validation = {"limit_val_batches": 0, "check_val_every_n_epoch": 1, "val_check_interval": 1.0}
-    no_validation = {} if datamodule.holds_out_validation() else no_validation
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation)
+    validation = {} if datamodule.holds_out_validation() else NO_VALIDATION
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **validation)
     if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
         # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a
         # compiled network, which would compile once more for a batch of one.

@@ -211,7 +211,8 @@ class ScratchTrainer:
                 judged = validated or s.limit_val_batches == 0
                 self._step_epoch_scheduler(state.schedule, judged)
                 if self._end_of_epoch(state, self.metrics[s.monitor] if judged else None):
-                    log.info("Early stopping: %s did not improve in %d validations", s.monitor, s.patience)
+                    checks = "validations" if validated else "epochs"
+                    log.info("Early stopping: %s did not improve in %d %s", s.monitor, s.patience, checks)
                     break
                 if self._stop_requested(stop):
                     saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written

@@ -3,15 +3,15 @@
 from pathlib import Path
 
 import yaml
-from hydra.utils import instantiate
 from lightning import LightningDataModule
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from src.config.builders import instantiate_network
+from src.config.builders import build_datamodule, instantiate_network, set_up_data
 from src.config.resolvers import register_resolvers
 from src.config.schema import check_schema
+from src.datamodules.readers import DataFileError
 from src.errors import ConfigError
 from src.training.checkpoints import load_net_weights
 
@@ -26,6 +26,11 @@ def required_checkpoint(cfg: DictConfig, script: str) -> str:
     return str(cfg.ckpt_path)
 
 
+def run_config_path(ckpt_path: str | Path) -> Path:
+    """Where train.py wrote the config of the run a checkpoint belongs to: beside its ``checkpoints/`` folder."""
+    return Path(ckpt_path).resolve().parent.parent / "config.yaml"
+
+
 def load_run_config(ckpt_path: str | Path) -> DictConfig:
     """The resolved ``config.yaml`` train.py saved beside ``checkpoints/`` (not today's defaults, so runs made
     with experiments and overrides rebuild exactly), checked with the schema train.py uses: a key deleted or
@@ -34,7 +39,7 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
     ckpt = Path(ckpt_path)
     if not ckpt.is_file():
         raise ConfigError(f"ckpt_path={ckpt} is not a file; use a run's checkpoints/epoch_NNN.ckpt or last.ckpt")
-    config = ckpt.resolve().parent.parent / "config.yaml"
+    config = run_config_path(ckpt)
     if not config.is_file():
         raise ConfigError(
             f"{config} not found: the checkpoint must sit in a run's checkpoints/ folder made by train.py"
@@ -46,13 +51,26 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
                 raise ConfigError(f"{key} is missing")
         check_schema(run_cfg)
     except (ConfigError, OmegaConfBaseException, yaml.YAMLError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"{config}: {message}; it should be the config.yaml train.py wrote for this run") from None
+        raise edited_config(config, err) from None
     return run_cfg
 
 
+def edited_config(config: Path, err: Exception) -> ConfigError:
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return ConfigError(f"{config}: {message}; it should be the config.yaml train.py wrote for this run")
+
+
 def rebuild(run_cfg: DictConfig, ckpt_path: str | Path) -> tuple[LightningDataModule, nn.Module]:
-    """The run's data module and network, with the checkpoint's weights loaded."""
+    """The run's data module, set up for evaluation, and its network with the checkpoint's weights loaded. A data
+    value the schema lets through but the data module refuses (a hand-edited ``val_size: -1``) is the same one line
+    as any other edit of the file."""
     net = instantiate_network(run_cfg.model)
     load_net_weights(ckpt_path, net)
-    return instantiate(run_cfg.data), net.eval()
+    try:
+        datamodule = build_datamodule(run_cfg)
+        set_up_data(datamodule, "test")
+    except DataFileError:
+        raise  # a data file, not the config: its message names the file
+    except ConfigError as err:
+        raise edited_config(run_config_path(ckpt_path), err) from None
+    return datamodule, net.eval()
