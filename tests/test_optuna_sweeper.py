@@ -2,17 +2,21 @@
 both engines, and the study in its sqlite file continues when the sweep is run again."""
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.hydra_config import HydraConfig
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from src.config.compose import compose_run
 from src.config.resolvers import PROJECT_ROOT
 from src.sweeps.search_space import SearchSpaceError, parse_search_space, trial_overrides
+from src.sweeps.trial import trial_reporter
 
 QUIET = ["print_config=false", "callbacks.progress_bar=null", "callbacks.model_summary=null", "trainer.accelerator=cpu"]
 XOR = ["data=xor", "model=two_layer", "optimizer=adam", "trainer.max_epochs=3"]
@@ -92,6 +96,31 @@ def test_median_pruner_stops_only_hopeless_trials_in_both_engines(tmp_path: Path
         assert max(trial.intermediate_values) == 1 and status(sweep_dir, trial.number) == "pruned"
         assert f"| {trial.number} | " in (sweep_dir / "summary.md").read_text()
     assert f"{len(pruned)} pruned (Optuna)" in (sweep_dir / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("metric", "reported"), [("val/loss", True), ("train/loss", False), ("test/acc", False)])
+def test_only_a_validation_metric_goes_to_the_pruner_and_another_is_said_once(
+    tmp_path: Path, caplog, metric: str, reported: bool
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="search", storage=storage)
+    trial = study.ask()
+    job = ["hydra/sweeper=optuna", f"hydra.sweeper.trial_id={trial._trial_id}", f"hydra.sweeper.storage='{storage}'"]
+    previous = HydraConfig.instance().cfg
+    try:
+        compose_run([*job, f"hydra.sweeper.pruner={MEDIAN_PRUNER}"], tmp_path / "job")
+        with caplog.at_level(logging.WARNING):
+            reporter = trial_reporter(metric)
+    finally:
+        HydraConfig.instance().cfg = previous  # later tests in this process run outside a sweep
+    said = [r.getMessage() for r in caplog.records if r.name == "src.sweeps.trial"]
+    if reported:
+        reporter.report(0, {metric: 0.25})
+        assert study.trials[0].intermediate_values == {0: 0.25} and not said
+    else:
+        assert reporter is None
+        [line] = said
+        assert f"optimized_metric={metric} is no val/ metric: it prunes no trial" in line
 
 
 def test_failed_trial_is_told_as_failed_and_the_study_continues_when_run_again(tmp_path: Path) -> None:

@@ -37,11 +37,20 @@ class TrialReporter:
 
 
 def trial_reporter(monitor: str) -> TrialReporter | None:
-    """The reporter of this sweep job's trial, or None outside an Optuna search."""
+    """The reporter of this sweep job's trial, or None outside an Optuna search and for a metric no validation
+    reports (a ``train/`` one is the last epoch's there in Lightning, a ``test/`` one comes after training)."""
     if not HydraConfig.initialized():
         return None
     sweeper = HydraConfig.get().sweeper
     if sweeper.get("trial_id") is None:
+        return None
+    if not monitor.startswith("val/"):
+        if sweeper.get("pruner"):
+            log.warning(
+                "Optuna: the pruner judges trials after each validation, but optimized_metric=%s is no val/ metric: "
+                "it prunes no trial",
+                monitor,
+            )
         return None
     import optuna  # only sweep jobs pay for the import
 
