@@ -243,10 +243,15 @@ def test_unknown_engine_lists_the_engines(make_cfg) -> None:
         train(make_cfg("engine=keras"))
 
 
-def test_engines_agree_on_a_run_that_trains_on_every_image_and_validates_on_none(make_cfg, tmp_path: Path) -> None:
+# Without a validation split the validation cadence means nothing: both engines judge the monitor every epoch.
+@pytest.mark.parametrize("cadence", [[], ["trainer.check_val_every_n_epoch=2"]], ids=["every epoch", "every 2"])
+def test_engines_agree_on_a_run_that_trains_on_every_image_and_validates_on_none(
+    make_cfg, tmp_path: Path, cadence: list[str]
+) -> None:
     write_mnist(tmp_path / "data", n_train=80, n_test=20)
     runs = run_both(
         make_cfg,
+        *cadence,
         "data=mnist",
         "model=mlp",
         f"paths.data_dir={tmp_path / 'data'}",

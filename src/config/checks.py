@@ -92,7 +92,7 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     if cfg.monitor_mode not in ("min", "max"):
         raise ConfigError(f"monitor_mode must be 'min' or 'max', got {cfg.monitor_mode!r}")
     every = cfg.trainer.get("check_val_every_n_epoch") or 1
-    if (cfg.get("scheduler") or {}).get("monitor") and every > 1:
+    if (cfg.get("scheduler") or {}).get("monitor") and every > 1 and not validates_nothing(cfg):
         raise ConfigError(
             f"the scheduler steps on scheduler.monitor={cfg.scheduler.monitor} every epoch, but "
             f"trainer.check_val_every_n_epoch={every} validates every {every} epochs; set it to 1 or pick a scheduler "
