@@ -56,6 +56,7 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
 
 
 def edited_config(config: Path, err: Exception) -> ConfigError:
+    """One line for a run's config that no longer builds: what is wrong, in which file."""
     message = str(err).splitlines()[0] if str(err) else type(err).__name__
     return ConfigError(f"{config}: {message}; it should be the config.yaml train.py wrote for this run")
 
