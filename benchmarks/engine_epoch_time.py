@@ -19,14 +19,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.timing import SAME_WORK, now
+from benchmarks.timing import compose_same_work, lightning_only_callbacks, now
 from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import train
 
 
 def timed_run(overrides: list[str], output_dir: Path) -> float:
-    cfg = compose_run(["test=false", *SAME_WORK, *overrides], output_dir)
+    cfg = compose_same_work(["test=false", *overrides], output_dir)
     start = now()
     train(cfg)
     return now() - start
@@ -53,8 +53,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     table = Table(title=f"Seconds per epoch ({args.batches} training batches + validation), median of {args.repeats}")
-    for column in ("experiment", "lightning", "scratch", "lightning / scratch"):
-        table.add_column(column, justify="left" if column == "experiment" else "right")
+    columns = ("experiment", "lightning", "scratch", "lightning / scratch", "off in both (Lightning-only)")
+    for column in columns:
+        table.add_column(column, justify="right" if column in columns[1:4] else "left")
     with tempfile.TemporaryDirectory() as tmp:
         for experiment in args.experiments:
             overrides = [
@@ -68,7 +69,8 @@ def main() -> None:
                 for engine in times:
                     times[engine].append(seconds_per_epoch(engine, overrides, args.epochs, Path(tmp), run))
             lit, raw = statistics.median(times["lightning"]), statistics.median(times["scratch"])
-            table.add_row(experiment, f"{lit:.3f}", f"{raw:.3f}", f"{lit / raw:.3f}")
+            off = lightning_only_callbacks(compose_run(overrides, Path(tmp) / f"{experiment}-callbacks"))
+            table.add_row(experiment, f"{lit:.3f}", f"{raw:.3f}", f"{lit / raw:.3f}", ", ".join(off) or "-")
     Console().print(table)
     print(f"overrides: {' '.join(args.extra)}; torch {torch.__version__}, {torch.get_num_threads()} threads")
 

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.timing import SAME_WORK
+from benchmarks.timing import compose_same_work, lightning_only_callbacks
 from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import ENGINES, train
@@ -78,7 +78,7 @@ class HostReadCounter(TorchDispatchMode):
 
 def count_host_reads(overrides: list[str], output_dir: Path) -> tuple[HostReadCounter, int]:
     """The host reads of one ``train`` call on ``overrides`` (composed as ``train.py`` would), and its steps."""
-    cfg = compose_run([*SAME_WORK, "test=false", "trainer.limit_val_batches=1", *overrides], output_dir)
+    cfg = compose_same_work(["test=false", "trainer.limit_val_batches=1", *overrides], output_dir)
     with HostReadCounter() as counter:
         train(cfg)
     return counter, json.loads((output_dir / "result.json").read_text())["global_step"]
@@ -114,7 +114,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     table = Table(title="Host reads per training step (each one a GPU sync)")
-    for column in ("experiment", "engine", "reads / step", "where"):
+    for column in ("experiment", "engine", "reads / step", "where", "off in both (Lightning-only)"):
         table.add_column(column, justify="right" if column == "reads / step" else "left")
     with tempfile.TemporaryDirectory() as tmp:
         for experiment in args.experiments:
@@ -124,7 +124,8 @@ def main() -> None:
                     [*overrides, *args.extra], Path(tmp) / experiment / engine, args.short, args.long
                 )
                 where = ", ".join(f"{site} ({count})" for site, count in sites.most_common(3)) or "-"
-                table.add_row(experiment, engine, f"{per_step:g}", where)
+                off = lightning_only_callbacks(compose_run(overrides, Path(tmp) / experiment / "callbacks"))
+                table.add_row(experiment, engine, f"{per_step:g}", where, ", ".join(off) or "-")
     Console().print(table)
     print(f"overrides: {' '.join(args.extra)}")
 

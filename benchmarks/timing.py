@@ -6,6 +6,10 @@ import time
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
+
+from src.config.compose import compose_run
+from src.engines.scratch_engine import callback_reads
 
 # Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run.
 SAME_WORK = [
@@ -16,6 +20,21 @@ SAME_WORK = [
     "logger=csv",
     "callbacks.early_stopping=null",
 ]
+
+
+def lightning_only_callbacks(cfg: DictConfig) -> list[str]:
+    """The callbacks of ``cfg`` the hand-written loop does not run (a recipe's Lookahead or freeze)."""
+    reads = callback_reads(cfg)
+    return [name for name, node in (cfg.get("callbacks") or {}).items() if node and name not in reads]
+
+
+def compose_same_work(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The run ``overrides`` compose to with :data:`SAME_WORK`, and with the Lightning-only callbacks off, so that
+    either engine can run it and both train alike."""
+    cfg = compose_run([*SAME_WORK, *overrides], output_dir)
+    for name in lightning_only_callbacks(cfg):
+        cfg.callbacks[name] = None
+    return cfg
 
 
 def now() -> float:
