@@ -13,6 +13,10 @@ class ConfigError(RunError, ValueError):
     """A config value that cannot work; the message names the key, the value and what would work."""
 
 
+class PeerLostError(RunError):
+    """Another process of a multi-process run died: this one stops too, and the run can resume."""
+
+
 class DivergedError(RunError):
     """The loss became NaN or infinite; training on it would only waste time."""
 

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from src.config.resolvers import PROJECT_ROOT
+from src.engines.distributed import peers_watched
+from src.errors import PeerLostError
 from tests.conftest import read_result
 from train import train
 
@@ -94,7 +96,9 @@ def test_ddp_process_killed_ends_the_run_at_once_and_resume_auto_continues_to_th
 ) -> None:
     logs = tmp_path / "ddp"
     command = [*LAUNCH[engine], *COMMON, *LONGER, "data.batch_size=16", f"paths.log_dir={logs}"]
-    run = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "killed.log"
+    with output.open("w") as sink:
+        run = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while not list(logs.glob("train/runs/*/checkpoints/last.ckpt")):  # an epoch done
         assert time.monotonic() < deadline and run.poll() is None, "no epoch finished"
@@ -105,6 +109,10 @@ def test_ddp_process_killed_ends_the_run_at_once_and_resume_auto_continues_to_th
     assert run.returncode != 0 and time.monotonic() - started < 60
     [first] = (logs / "train" / "runs").iterdir()
     assert json.loads((first / "result.json").read_text())["status"] != "completed"
+    # the survivor says so in one line (torchrun, which starts the scratch engine's processes, adds its own report)
+    said = output.read_text()
+    assert "another process of this 2-process run stopped (" in said and "run the same command with resume=auto" in said
+    assert engine == "scratch" or "Traceback" not in said, said[-3000:]
 
     done = subprocess.run([*command, "resume=auto"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -145,3 +153,20 @@ def test_two_machines_on_localhost_equal_one_process(make_cfg, tmp_path: Path) -
     single = read_result(single_cfg)
     for name in ("train/loss", "val/loss", "test/loss", "test/acc"):
         assert record["metrics"][name] == pytest.approx(single["metrics"][name], rel=1e-4), name
+
+
+@pytest.mark.parametrize(
+    ("world_size", "error", "becomes_one_line"),
+    [
+        (2, RuntimeError("[gloo/transport/tcp/pair.cc:545] Read error: Connection reset by peer"), True),
+        (2, torch.distributed.DistNetworkError("the store is gone"), True),
+        (2, RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+        (1, RuntimeError("Connection reset by peer"), False),
+    ],
+    ids=["gloo peer gone", "distributed error", "other error", "one process"],
+)
+def test_only_a_lost_peer_of_a_multi_process_run_becomes_one_line(world_size, error, becomes_one_line) -> None:
+    expected = PeerLostError if becomes_one_line else type(error)
+    with pytest.raises(expected) as raised, peers_watched(world_size):
+        raise error
+    assert (raised.value is error) != becomes_one_line

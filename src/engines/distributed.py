@@ -1,11 +1,17 @@
 """Process-group set-up for the scratch engine under ``torchrun`` (one process per device)."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
 
 from src.config.resolvers import RUN_NAME_VARIABLE, new_run_name
+from src.errors import PeerLostError
+
+# How gloo and NCCL say, deep inside a collective, that the process at the other end is gone.
+PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "remote process exited")
 
 
 def world() -> tuple[int, int, int]:
@@ -44,6 +50,22 @@ def agree_on_run_name() -> None:
     name = [new_run_name() if rank == 0 else None]
     dist.broadcast_object_list(name, src=0)
     os.environ[RUN_NAME_VARIABLE] = str(name[0])
+
+
+@contextmanager
+def peers_watched(world_size: int) -> Iterator[None]:
+    """In a run of several processes, the error a collective raises when another process died (killed, out of
+    memory) becomes one line that says the run can resume, instead of a page of traceback from inside autograd."""
+    try:
+        yield
+    except RuntimeError as err:
+        lost = next((mark for mark in PEER_LOST if mark in str(err)), None)
+        if world_size < 2 or (lost is None and not isinstance(err, dist.DistError)):
+            raise
+        raise PeerLostError(
+            f"another process of this {world_size}-process run stopped ({lost or type(err).__name__}), so this one "
+            "stops too; its checkpoints are kept: run the same command with resume=auto to continue"
+        ) from None
 
 
 def all_reduce_sum(*values: torch.Tensor) -> list[torch.Tensor]:

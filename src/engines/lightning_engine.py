@@ -12,6 +12,7 @@ from torch import nn
 from src.callbacks import PlaceData, SaveOnInterrupt
 from src.config import builders
 from src.datamodules.base import TensorDataModule
+from src.engines.distributed import peers_watched
 from src.engines.result import FitResult
 from src.errors import RunInterruptedError
 from src.sweeps.trial import OptunaPruning, trial_reporter
@@ -45,17 +46,18 @@ def fit_with_lightning(
     if saver is not None:
         saver.stop = stop
 
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
-    except SIGTERMException:  # raised at a step boundary by SaveOnInterrupt; without it, signals stop at once
-        message = interrupted_message(saver.signal_name, trainer.current_epoch, trainer.global_step, str(saver.path))
-        raise RunInterruptedError(message) from None
-    metrics = {**module.resumed_metrics, **{name: float(value) for name, value in trainer.callback_metrics.items()}}
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint else ""
-    if cfg.test:
-        log.info("Testing %s", best or "the final weights (no checkpoint was saved)")
-        metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best or None)[0])
+    with peers_watched(trainer.world_size):
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        except SIGTERMException:  # raised at a step boundary by SaveOnInterrupt; without it, signals stop at once
+            epoch, step = trainer.current_epoch, trainer.global_step
+            raise RunInterruptedError(interrupted_message(saver.signal_name, epoch, step, str(saver.path))) from None
+        metrics = {**module.resumed_metrics, **{name: float(value) for name, value in trainer.callback_metrics.items()}}
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if checkpoint else ""
+        if cfg.test:
+            log.info("Testing %s", best or "the final weights (no checkpoint was saved)")
+            metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best or None)[0])
         if cfg.plots and module.confusion_matrix is not None and trainer.is_global_zero and not trainer.fast_dev_run:
             publish_confusion_matrix(module.confusion_matrix, cfg.paths.output_dir, loggers, trainer.global_step)
     if not trainer.fast_dev_run:

@@ -15,7 +15,7 @@ from src.config import builders
 from src.config.checks import uses_cuda
 from src.config.schema import parameter_defaults
 from src.datamodules.base import TensorDataModule
-from src.engines.distributed import init_distributed
+from src.engines.distributed import init_distributed, peers_watched
 from src.engines.result import FitResult
 from src.engines.scratch_loop import LoopSettings, ScratchTrainer, batch_limit
 from src.errors import ConfigError
@@ -180,14 +180,15 @@ def fit_from_scratch(
 
     status = "failed"
     try:
-        state = loop.prepare(net, objective, instantiate(cfg.optimizer), scheduler, train_loader)
-        metrics = loop.fit(state, train_loader, val_loader, stop, resume)
-        if cfg.test:
-            tested, matrix = loop.test(net, objective, datamodule.test_dataloader())
-            metrics |= tested
-            if matrix is not None and cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
-                publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
-        log_run_hyperparameters(loggers, cfg, metrics, loop.global_step)
+        with peers_watched(world_size):
+            state = loop.prepare(net, objective, instantiate(cfg.optimizer), scheduler, train_loader)
+            metrics = loop.fit(state, train_loader, val_loader, stop, resume)
+            if cfg.test:
+                tested, matrix = loop.test(net, objective, datamodule.test_dataloader())
+                metrics |= tested
+                if matrix is not None and cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
+                    publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
+            log_run_hyperparameters(loggers, cfg, metrics, loop.global_step)
         status = "success"
     finally:
         loop.finish(status)

@@ -40,3 +40,5 @@ def _not_noise(record: logging.LogRecord) -> bool:
 def quiet_third_party() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_not_noise)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # Under DDP, for each epoch metric: the module logs torchmetrics' compute(), already reduced over the processes.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\(.*sync_dist=True\)")
