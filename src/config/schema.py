@@ -6,6 +6,7 @@ Written here because Hydra checks structure only against the YAML, and its struc
 repeat every signature by hand.
 """
 
+import collections.abc
 import difflib
 import inspect
 import types
@@ -144,8 +145,12 @@ def _accepts(annotation: Any, value: Any) -> bool:
     if annotation is str:
         return isinstance(value, str)
     container = origin or annotation
-    if container in (list, tuple, typing.Sequence) or container is getattr(typing, "Sequence", None):
-        return isinstance(value, list | tuple)
+    if container in (list, tuple, typing.Sequence, collections.abc.Sequence):
+        if not isinstance(value, list | tuple):
+            return False
+        args = typing.get_args(annotation)
+        item = args[0] if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis) else Any
+        return all(_accepts(item, element) for element in value)
     if container is dict:
         return isinstance(value, dict)
     return True  # tensors, modules, callables, classes: not expressible in YAML anyway

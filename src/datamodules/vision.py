@@ -70,6 +70,12 @@ class VisionDataModule(TensorDataModule):
         self.data_dir, self.cache_dir = Path(data_dir), Path(cache_dir)
         self.val_size, self.loader = val_size, loader
         self.mean, self.std = list(mean), list(std)
+        channels = self.input_shape[0] if len(self.input_shape) == 3 else len(self.mean)  # else: setup refuses it
+        if len(self.mean) != channels or len(self.std) != channels or min(self.std, default=0) <= 0:
+            raise ValueError(
+                f"data.mean={self.mean} and data.std={self.std} need one value per image channel ({channels}), each "
+                "std > 0: the per-channel statistics of the training images"
+            )
         self.augmentation = Augmentation(**augment) if augment else None
         if loader == "torchvision" and self.augmentation is not None and self.augmentation.flip == "alternating":
             raise ValueError(
