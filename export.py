@@ -44,11 +44,14 @@ def real_inputs(datamodule, samples: int) -> torch.Tensor:
 
 
 def check_settings(cfg: DictConfig) -> Path:
-    """Before any work: where the file goes (its folder made if need be), the tolerance and the opset."""
+    """Before any work: where the file goes (its folder made if need be), the samples, tolerance and opset."""
     ckpt_path = required_checkpoint(cfg, "export.py")
     newest = onnx.defs.onnx_opset_version()
     if isinstance(cfg.opset, bool) or not isinstance(cfg.opset, int) or not MIN_OPSET <= cfg.opset <= newest:
         raise ConfigError(f"opset={cfg.opset!r}: torch.onnx exports opsets {MIN_OPSET} to {newest} here; e.g. opset=18")
+    samples = cfg.samples
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:  # a batch of 2 is traced
+        raise ConfigError(f"samples={samples!r} must be a whole number >= 2 (test inputs to compare on), e.g. 64")
     tolerance = cfg.tolerance
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance > 0:
         raise ConfigError(f"tolerance={tolerance!r} must be a number > 0, e.g. tolerance=1e-4")

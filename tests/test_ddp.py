@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
+from src.config import builders
 from src.config.resolvers import PROJECT_ROOT
 from src.engines.distributed import peers_watched
 from src.errors import PeerLostError
@@ -41,8 +43,9 @@ LAUNCH = {
 }
 
 
-# Lightning's run also freezes the first layer after epoch 1 (FreezeAfter), which must keep DDP's reducer in step.
-FREEZE = "+callbacks.freeze={_target_: src.callbacks.FreezeAfter, parameters: [net.net.1.weight], epochs: 1}"
+# Lightning's runs also hold the first layer at its initial weights (FreezeAfter from epoch 0): the dropped gradients
+# must keep DDP's reducer in step.
+FREEZE = "+callbacks.freeze={_target_: src.callbacks.FreezeAfter, parameters: [net.net.1.weight], epochs: 0}"
 
 
 @pytest.mark.parametrize("engine", ["lightning", "scratch"])
@@ -69,6 +72,11 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(make_cfg,
     ]
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-6)
+    if extra:
+        L.seed_everything(single_cfg.seed)  # as train.py does before it builds the network
+        initial = builders.build_model(single_cfg).state_dict()
+        torch.testing.assert_close(weights[1]["net.net.1.weight"], initial["net.1.weight"], rtol=0, atol=0)
+        assert not torch.equal(weights[1]["net.net.3.weight"], initial["net.3.weight"])
 
 
 def rank_processes(marker: str) -> dict[int, int]:

@@ -154,10 +154,15 @@ def test_a_missing_ckpt_path_is_one_usage_line(tmp_path: Path, script: str) -> N
         (lambda c: c.optimizer.update(lr=-1), r"optimizer.lr=-1 is out of range; it must be > 0"),
         (lambda c: c.model.update(hidden_sise=[3]), r"model.hidden_sise is not a parameter of src.models.MLP"),
         (lambda c: c.data.update(val_size=-1), r"data: data.val_size must be >= 0"),
-        (lambda c: c.data.update(val_size=80), r"data: data.val_size=80 leaves no training images out of 80"),
-        (lambda c: c.data.update(input_shape=[1, 28, 29]), r"data: data config declares input_shape \[1, 28, 29\]"),
+        (
+            lambda c: c.data.pop("val_size"),
+            r"Error in call to target 'src.datamodules.vision.MNISTDataModule': TypeError\(.*missing 1 required "
+            r"keyword-only argument: 'val_size'",
+        ),
+        (lambda c: c.model.update(activation="bogus"), r"Error in call to target 'src.models.mlp.MLP': ValueError"),
+        (lambda c: c.module.update(num_outputs=5), r"module.num_outputs=5 but data.num_outputs=10: train.py sets"),
     ],
-    ids=["deleted key", "bad value", "unknown key", "value the data refuses", "unsplittable data", "wrong shape"],
+    ids=["deleted key", "bad value", "unknown key", "data refuses", "deleted data key", "model refuses", "module"],
 )
 def test_eval_refuses_an_edited_run_config_naming_the_key_and_the_file(trained_run, tmp_path, edit, message) -> None:
     run_dir = tmp_path / "copy"
@@ -169,6 +174,25 @@ def test_eval_refuses_an_edited_run_config_naming_the_key_and_the_file(trained_r
     ckpt = run_dir / "checkpoints" / trained_run.name
     with pytest.raises(ConfigError, match=rf"^{config_path}: {message}"):
         evaluate(tool_config("eval", tmp_path / "eval", f"ckpt_path={ckpt}", "accelerator=cpu"))
+
+
+@pytest.mark.parametrize("cause", ["edited config", "other data_dir"])
+def test_eval_names_the_data_and_the_config_when_they_do_not_fit(trained_run, tmp_path, cause: str) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained_run.parent.parent, run_dir)
+    config_path, overrides = run_dir / "config.yaml", []
+    if cause == "edited config":
+        config = OmegaConf.load(config_path)
+        config.data.update(val_size=80)  # all 80 training images
+        OmegaConf.save(config, config_path)
+        found = r"data.val_size=80 leaves no training images out of 80"
+    else:
+        write_mnist(tmp_path / "fewer", n_train=10, n_test=5)
+        overrides, found = [f"data_dir={tmp_path / 'fewer'}"], r"data.val_size=16 leaves no training images out of 10"
+    ckpt = run_dir / "checkpoints" / trained_run.name
+    data_dir = overrides[0].split("=", 1)[1] if overrides else OmegaConf.load(config_path).data.data_dir
+    with pytest.raises(ConfigError, match=rf"^data: {found}; the data in {data_dir} does not fit {config_path} "):
+        evaluate(tool_config("eval", tmp_path / "eval", f"ckpt_path={ckpt}", "accelerator=cpu", *overrides))
 
 
 def test_a_corrupt_image_in_the_folder_is_named(trained_run: Path, tmp_path: Path) -> None:
@@ -188,6 +212,9 @@ def test_a_corrupt_image_in_the_folder_is_named(trained_run: Path, tmp_path: Pat
         ("opset=99", r"^opset=99: torch.onnx exports opsets 18 to"),
         ("tolerance=0", r"^tolerance=0 must be a number > 0, e.g. tolerance=1e-4$"),
         ("tolerance=-1e-3", r"^tolerance=-0.001 must be a number > 0"),
+        ("samples=0", r"^samples=0 must be a whole number >= 2 \(test inputs to compare on\), e.g. 64$"),
+        ("samples=abc", r"^samples='abc' must be a whole number >= 2"),
+        ("samples=-3", r"^samples=-3 must be a whole number >= 2"),
     ],
 )
 def test_export_checks_its_settings_before_exporting(trained_run: Path, tmp_path: Path, override, message) -> None:

@@ -21,7 +21,6 @@ def test_split_of_the_tested_checkpoint(cfg: DictConfig) -> tuple[torch.Tensor, 
     """What the tested checkpoint predicts for the test split, recomputed outside the run."""
     best = read_result(cfg)["best_checkpoint"]
     datamodule, net = rebuild(load_run_config(best), best)
-    datamodule.setup("test")
     return predictions_and_targets(net, datamodule.test_dataloader())
 
 

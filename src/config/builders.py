@@ -80,11 +80,11 @@ def build_datamodule(cfg: DictConfig) -> LightningDataModule:
         raise
 
 
-def set_up_data(datamodule: LightningDataModule, stage: str = "fit") -> None:
+def set_up_data(datamodule: LightningDataModule) -> None:
     """Build the splits before anything else, so data that cannot be split as configured (an empty split, a
     validation set as large as the data) is one line now; inside Lightning's fit it would end in a traceback."""
     try:
-        datamodule.setup(stage)
+        datamodule.setup("fit")
     except ConfigError:
         raise
     except ValueError as err:

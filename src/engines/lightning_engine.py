@@ -36,8 +36,8 @@ def fit_with_lightning(
     callbacks = [*builders.build_callbacks(cfg, has_logger=bool(loggers)), PlaceData()]
     if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
         callbacks.append(OptunaPruning(reporter))
-    validation = {} if datamodule.holds_out_validation() else NO_VALIDATION
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **validation)
+    no_validation = {} if datamodule.holds_out_validation() else NO_VALIDATION
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation)
     if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
         # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a
         # compiled network, which would compile once more for a batch of one.

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import yaml
+from hydra.errors import InstantiationException
 from lightning import LightningDataModule
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -17,6 +18,8 @@ from src.training.checkpoints import load_net_weights
 
 # What eval.py and export.py read of a run's config to rebuild it.
 RUN_KEYS = ("model._target_", "data._target_", "data.task", "data.input_shape", "data.num_outputs", "module._target_")
+# What a run's module and data must agree on: train.py's config sets the first from the second.
+SHARED_WITH_DATA = ("task", "num_outputs")
 
 
 def required_checkpoint(cfg: DictConfig, script: str) -> str:
@@ -51,27 +54,41 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
                 raise ConfigError(f"{key} is missing")
         check_schema(run_cfg)
     except (ConfigError, OmegaConfBaseException, yaml.YAMLError) as err:
-        raise edited_config(config, err) from None
+        raise edited_config_error(config, err) from None
     return run_cfg
 
 
-def edited_config(config: Path, err: Exception) -> ConfigError:
+def edited_config_error(config: Path, err: Exception | str) -> ConfigError:
     """One line for a run's config that no longer builds: what is wrong, in which file."""
-    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, InstantiationException):  # Hydra's lines: the target, then its own error
+        message = " ".join(str(err).split())
+    else:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
     return ConfigError(f"{config}: {message}; it should be the config.yaml train.py wrote for this run")
 
 
 def rebuild(run_cfg: DictConfig, ckpt_path: str | Path) -> tuple[LightningDataModule, nn.Module]:
-    """The run's data module, set up for evaluation, and its network with the checkpoint's weights loaded. A data
-    value the schema lets through but the data module refuses (a hand-edited ``val_size: -1``) is the same one line
-    as any other edit of the file."""
-    net = instantiate_network(run_cfg.model)
+    """The run's data module, set up, and its network with the checkpoint's weights loaded. Values the schema lets
+    through but the model or data refuses (a hand-edited ``val_size: -1``, a deleted key) are one line naming the
+    file, like any other edit of it; data that does not fit it (another ``data_dir=``) names both."""
+    config = run_config_path(ckpt_path)
+    for key in SHARED_WITH_DATA:
+        if key in run_cfg.module and run_cfg.module[key] != run_cfg.data[key]:
+            found = f"module.{key}={run_cfg.module[key]} but data.{key}={run_cfg.data[key]}"
+            raise edited_config_error(config, f"{found}: train.py sets the module's from the data's")
+    try:
+        net = instantiate_network(run_cfg.model)
+        datamodule = build_datamodule(run_cfg)
+    except (ConfigError, InstantiationException) as err:
+        raise edited_config_error(config, err) from None
     load_net_weights(ckpt_path, net)
     try:
-        datamodule = build_datamodule(run_cfg)
-        set_up_data(datamodule, "test")
-    except DataFileError:
-        raise  # a data file, not the config: its message names the file
+        set_up_data(datamodule)
+    except DataFileError as err:
+        raise DataFileError(f"{err} (eval.py and export.py take data_dir=/path/to/data)") from None
     except ConfigError as err:
-        raise edited_config(run_config_path(ckpt_path), err) from None
+        raise ConfigError(
+            f"{err}; the data in {run_cfg.data.data_dir} does not fit {config} (data from another data_dir=, or an "
+            "edit of that file)"
+        ) from None
     return datamodule, net.eval()

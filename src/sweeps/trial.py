@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from src.errors import TrialPrunedError
 
@@ -37,15 +38,16 @@ class TrialReporter:
 
 
 def trial_reporter(monitor: str) -> TrialReporter | None:
-    """The reporter of this sweep job's trial, or None outside an Optuna search and for a metric no validation
-    reports (a ``train/`` one is the last epoch's there in Lightning, a ``test/`` one comes after training)."""
+    """The reporter of this sweep job's trial, or None outside an Optuna search and for a metric other than a
+    ``val/`` one: after a validation Lightning holds the previous epoch's ``train/`` metrics, and ``test/`` ones come
+    after training, so both engines prune on validation metrics alone."""
     if not HydraConfig.initialized():
         return None
     sweeper = HydraConfig.get().sweeper
     if sweeper.get("trial_id") is None:
         return None
     if not monitor.startswith("val/"):
-        if sweeper.get("pruner"):
+        if sweeper.get("pruner") and rank_zero_only.rank == 0:  # one line per job, not one per DDP process
             log.warning(
                 "Optuna: the pruner judges trials after each validation, but optimized_metric=%s is no val/ metric: "
                 "it prunes no trial",
