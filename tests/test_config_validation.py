@@ -53,6 +53,10 @@ MALFORMED = [
     ("resume=maybe", r"^resume='maybe' is not a resume mode; choose auto, never or null"),
     ("monitor=val/accuracy", r"^monitor='val/accuracy' is not a metric this run logs; choose one of \['val/loss', "),
     ("scheduler=plateau trainer.check_val_every_n_epoch=2", r"scheduler.monitor=val/loss every epoch, but trainer"),
+    (
+        "scheduler=plateau trainer.check_val_every_n_epoch=null +trainer.val_check_interval=7",
+        r"trainer.check_val_every_n_epoch=None validates by steps, not epochs; set it to 1",
+    ),
     # metrics this run never logs, loops that would never run what is followed: refused before the first epoch
     ("optimized_metric=test/loss test=false", r"^optimized_metric='test/loss' is not a metric this run logs \(test/ metrics exist only with test=true\); choose one of \['val/loss', 'val/acc', 'train/loss', 'train/acc'\]$"),  # noqa: E501
     ("callbacks.early_stopping.monitor=val/f1", r"^callbacks.early_stopping.monitor='val/f1' is not a metric this run logs; choose one of \['val/loss', "),  # noqa: E501

@@ -91,11 +91,12 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
         raise ConfigError(f"resume={cfg.resume!r} is not a resume mode; choose auto, never or null (sweeps only)")
     if cfg.monitor_mode not in ("min", "max"):
         raise ConfigError(f"monitor_mode must be 'min' or 'max', got {cfg.monitor_mode!r}")
-    every = cfg.trainer.get("check_val_every_n_epoch") or 1
-    if (cfg.get("scheduler") or {}).get("monitor") and every > 1 and not validates_nothing(cfg):
+    every = cfg.trainer.get("check_val_every_n_epoch", 1)  # null: every val_check_interval steps, across epochs
+    if (cfg.get("scheduler") or {}).get("monitor") and every != 1 and not validates_nothing(cfg):
+        cadence = "by steps, not epochs" if every is None else f"every {every} epochs"
         raise ConfigError(
             f"the scheduler steps on scheduler.monitor={cfg.scheduler.monitor} every epoch, but "
-            f"trainer.check_val_every_n_epoch={every} validates every {every} epochs; set it to 1 or pick a scheduler "
+            f"trainer.check_val_every_n_epoch={every} validates {cadence}; set it to 1 or pick a scheduler "
             "that needs no metric (step, cosine, onecycle)"
         )
     check_metric_names(cfg)
