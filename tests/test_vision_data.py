@@ -15,7 +15,7 @@ from src.datamodules.device_loader import DeviceLoader
 from src.datamodules.fake_files import write_cifar10, write_mnist
 from src.datamodules.image_cache import load_or_decode
 from src.datamodules.readers import DataFileError, md5, verify
-from src.datamodules.vision import VisionDataModule
+from src.datamodules.vision import MNISTDataModule, VisionDataModule
 
 
 @pytest.fixture
@@ -101,6 +101,18 @@ def test_missing_files_name_the_directory_the_files_and_the_ways_out(make_cfg, f
     assert f"cifar10 files not found in {fake_dir / 'cifar-10-batches-py'}" in message
     assert "data_batch_1, data_batch_2" in message and "test_batch" in message
     assert "paths.data_dir=/path/to/data" in message and "data=xor" in message
+
+
+def test_failed_download_leaves_no_empty_folders_behind(make_cfg, tmp_path: Path, monkeypatch) -> None:
+    def offline(root: str, train: bool, download: bool) -> None:  # what torchvision does without a network
+        (Path(root) / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(MNISTDataModule, "DOWNLOADER", staticmethod(offline))
+    data_dir = tmp_path / "new" / "data"
+    with pytest.raises(DataFileError, match=r"mnist files not found in .*new/data/MNIST/raw"):
+        datamodule(make_cfg, "mnist", data_dir, "data.download=true")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_mnist_file_is_named(make_cfg, fake_dir: Path) -> None:

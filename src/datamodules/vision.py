@@ -99,12 +99,17 @@ class VisionDataModule(TensorDataModule):
         missing = self._missing_files()
         if missing and self.download:
             log.info("Downloading %s into %s", self.NAME, self.data_dir)
+            absent = [folder for folder in (self.folder, *self.folder.parents) if not folder.exists()]
             try:
                 type(self).DOWNLOADER(str(self.data_dir), train=True, download=True)
                 type(self).DOWNLOADER(str(self.data_dir), train=False, download=True)
             except Exception as err:  # no network, a read-only dir, a failed checksum: all end in the message below
                 log.warning("Download of %s failed: %s", self.NAME, err)
             missing = self._missing_files()
+            if missing:  # the folders torchvision made for a download that brought nothing go again
+                for folder in absent:
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
         if missing:
             raise DataFileError(
                 f"{self.NAME} files not found in {self.folder}: missing {', '.join(missing)}. "
