@@ -156,6 +156,7 @@ def test_wrong_checksum_is_named_with_both_digests(fake_dir: Path) -> None:
 
 def test_official_checksums_reject_files_that_are_not_the_official_ones(make_cfg, fake_dir: Path) -> None:
     write_mnist(fake_dir)
+    datamodule(make_cfg, "mnist", fake_dir, "data.val_size=10")  # decoded unchecked into the cache first
     with pytest.raises(DataFileError, match=r"is corrupted: md5 .* expected f68b3c2dcbeaaa9fbdd348bbdeb94873"):
         datamodule(make_cfg, "mnist", fake_dir, "data.val_size=10", "data.verify_checksums=true")
 

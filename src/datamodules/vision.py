@@ -128,10 +128,12 @@ class VisionDataModule(TensorDataModule):
         return tensors
 
     def load_tensors(self) -> dict[str, torch.Tensor]:
-        """The whole data set as uint8 images and int64 labels, from the cache when it is current."""
+        """The whole data set as uint8 images and int64 labels, from the cache when it is current: decoded from the
+        same files, and with their checksums verified when this run verifies them."""
         self._ensure_files()
         path = cache_path(self.cache_dir, self.NAME, self.folder)
-        return load_or_decode(path, source_stats(self.folder, self.file_names), self._decode)
+        stats = [*source_stats(self.folder, self.file_names), ["checksums verified", self.verify_checksums]]
+        return load_or_decode(path, stats, self._decode)
 
     def data_identity(self) -> str:
         """The digest of the source files' contents (remembered in the cache dir, so hashed once)."""
