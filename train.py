@@ -9,6 +9,14 @@ gc.disable()  # until the imports are done: src/utils/fast_start.py says why
 
 import logging
 import sys
+
+from src.config.preflight import command_line_problems
+from src.config.resolvers import PROJECT_ROOT, register_resolvers
+
+if __name__ == "__main__" and (problems := command_line_problems(sys.argv[1:], PROJECT_ROOT / "configs")):
+    print("\n".join(problems), file=sys.stderr)  # a mistyped option, refused in a second: before the heavy imports
+    raise SystemExit(1)
+
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,8 +32,6 @@ from torch import nn
 from src.config import builders
 from src.config.checks import check_config, check_free_space, check_writable
 from src.config.open_arguments import open_arguments
-from src.config.preflight import command_line_problems
-from src.config.resolvers import PROJECT_ROOT, register_resolvers
 from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
@@ -171,9 +177,6 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     agree_on_run_name()  # torchrun: one run directory for all processes
-    if problems := command_line_problems(sys.argv[1:], PROJECT_ROOT / "configs"):
-        print("\n".join(problems), file=sys.stderr)
-        raise SystemExit(1)
     sys.argv[1:] = open_arguments(sys.argv[1:], PROJECT_ROOT / "configs")
     try:
         main()
