@@ -43,42 +43,6 @@ LAUNCH = {
 }
 
 
-# Lightning's runs also hold the first layer at its initial weights (FreezeAfter from epoch 0): the dropped gradients
-# must keep DDP's reducer in step.
-FREEZE = "+callbacks.freeze={_target_: src.callbacks.FreezeAfter, parameters: [net.net.1.weight], epochs: 0}"
-
-
-@pytest.mark.parametrize("engine", ["lightning", "scratch"])
-def test_two_process_ddp_equals_one_process_with_the_same_global_batch(make_cfg, tmp_path: Path, engine: str) -> None:
-    extra = [FREEZE] if engine == "lightning" else []
-    single_cfg = make_cfg(f"engine={engine}", *COMMON, *extra, "data.batch_size=32")
-    train(single_cfg)
-    single = read_result(single_cfg)
-
-    logs = tmp_path / "ddp"
-    command = [*LAUNCH[engine], *COMMON, *extra, "data.batch_size=16", f"paths.log_dir={logs}"]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    [run] = (logs / "train" / "runs").iterdir()  # every process wrote into one run directory
-    ddp = json.loads((run / "result.json").read_text())
-
-    assert ddp["status"] == "completed" and ddp["epochs"] == 2
-    # Equal test metrics also mean every test sample was counted exactly once across the two processes.
-    for name in ("train/loss", "val/loss", "val/acc", "test/loss", "test/acc"):
-        assert ddp["metrics"][name] == pytest.approx(single["metrics"][name], rel=1e-4), name
-    weights = [
-        torch.load(Path(r) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-        for r in (single_cfg.paths.output_dir, run)
-    ]
-    for name, value in weights[0].items():
-        torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-6)
-    if extra:
-        L.seed_everything(single_cfg.seed)  # as train.py does before it builds the network
-        initial = builders.build_model(single_cfg).state_dict()
-        torch.testing.assert_close(weights[1]["net.net.1.weight"], initial["net.1.weight"], rtol=0, atol=0)
-        assert not torch.equal(weights[1]["net.net.3.weight"], initial["net.3.weight"])
-
-
 def rank_processes(marker: str) -> dict[int, int]:
     """{rank: pid} of the running processes whose command line holds ``marker`` and that know their rank."""
     found = {}
@@ -95,15 +59,20 @@ def rank_processes(marker: str) -> dict[int, int]:
 
 
 LONGER = ["data.n=2000", "trainer.max_epochs=4"]
+# Lightning's runs also hold the first layer at its initial weights (FreezeAfter from epoch 0): the dropped gradients
+# must keep DDP's reducer in step, and the resumed run must keep it frozen.
+FREEZE = "+callbacks.freeze={_target_: src.callbacks.FreezeAfter, parameters: [net.net.1.weight], epochs: 0}"
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds the processes of each rank in /proc")
 @pytest.mark.parametrize("engine", ["lightning", "scratch"])
-def test_ddp_process_killed_ends_the_run_at_once_and_resume_auto_continues_to_the_uninterrupted_result(
+def test_two_process_ddp_killed_stops_at_once_and_resumes_to_what_one_process_trains(
     make_cfg, tmp_path: Path, engine: str
 ) -> None:
+    """Two processes of batch 16 against one of batch 32; one of the two is killed after the first epoch."""
+    extra = [FREEZE] if engine == "lightning" else []
     logs = tmp_path / "ddp"
-    command = [*LAUNCH[engine], *COMMON, *LONGER, "data.batch_size=16", f"paths.log_dir={logs}"]
+    command = [*LAUNCH[engine], *COMMON, *LONGER, *extra, "data.batch_size=16", f"paths.log_dir={logs}"]
     output = tmp_path / "killed.log"
     with output.open("w") as sink:
         run = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT)
@@ -115,7 +84,7 @@ def test_ddp_process_killed_ends_the_run_at_once_and_resume_auto_continues_to_th
     started = time.monotonic()
     run.wait(timeout=60)  # the survivors notice the lost peer: no hang
     assert run.returncode != 0 and time.monotonic() - started < 60
-    [first] = (logs / "train" / "runs").iterdir()
+    [first] = (logs / "train" / "runs").iterdir()  # every process wrote into one run directory
     assert json.loads((first / "result.json").read_text())["status"] != "completed"
     # the survivor says so in one line (torchrun, which starts the scratch engine's processes, adds its own report)
     said = output.read_text()
@@ -124,14 +93,27 @@ def test_ddp_process_killed_ends_the_run_at_once_and_resume_auto_continues_to_th
 
     done = subprocess.run([*command, "resume=auto"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    [resumed] = [json.loads(p.read_text()) for p in logs.glob("train/runs/*/result.json") if p.parent != first]
+    [resumed_dir] = [p.parent for p in logs.glob("train/runs/*/result.json") if p.parent != first]
+    resumed = json.loads((resumed_dir / "result.json").read_text())
     assert resumed["status"] == "completed" and resumed["resumed_from"].startswith(str(first))
-    single_cfg = make_cfg(f"engine={engine}", *COMMON, *LONGER, "data.batch_size=32")
+    single_cfg = make_cfg(f"engine={engine}", *COMMON, *LONGER, *extra, "data.batch_size=32")
     train(single_cfg)
     single = read_result(single_cfg)
-    assert resumed["global_step"] == single["global_step"]
-    for name in ("val/loss", "test/loss", "test/acc"):
+    assert resumed["global_step"] == single["global_step"] and resumed["epochs"] == single["epochs"] == 4
+    # Equal test metrics also mean every test sample was counted exactly once across the two processes.
+    for name in ("train/loss", "val/loss", "val/acc", "test/loss", "test/acc"):
         assert resumed["metrics"][name] == pytest.approx(single["metrics"][name], rel=1e-4), name
+    weights = [
+        torch.load(Path(r) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        for r in (single_cfg.paths.output_dir, resumed_dir)
+    ]
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-4, atol=1e-6)
+    if extra:
+        L.seed_everything(single_cfg.seed)  # as train.py does before it builds the network
+        initial = builders.build_model(single_cfg).state_dict()
+        torch.testing.assert_close(weights[1]["net.net.1.weight"], initial["net.1.weight"], rtol=0, atol=0)
+        assert not torch.equal(weights[1]["net.net.3.weight"], initial["net.3.weight"])
 
 
 def test_two_machines_on_localhost_equal_one_process(make_cfg, tmp_path: Path) -> None:
