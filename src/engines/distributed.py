@@ -1,4 +1,4 @@
-"""Process-group set-up for the scratch engine under ``torchrun`` (one process per device)."""
+"""Process groups: their set-up for the scratch engine under ``torchrun``, and what a process says when a peer dies."""
 
 import os
 from collections.abc import Iterator
