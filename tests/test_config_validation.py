@@ -37,8 +37,10 @@ MALFORMED = [
     ("model.batch_norm=3", r"^model.batch_norm=3 has the wrong type; src.models.MLP expects bool"),
     ("data=mnist data.mean=abc", r"^data.mean='abc' has the wrong type; src.datamodules.MNISTDataModule expects Seq"),
     ("data=mnist data.std=[0.3,x]", r"^data.std=\[0.3, 'x'\] has the wrong type; .*MNISTDataModule expects Seq"),
-    ("data=mnist data.mean=[0.1,0.2,0.3]", r"^data: data.mean=\[0.1, 0.2, 0.3\] and data.std=\[0.3081\] need one val"),
-    ("data=cifar10 data.std=[0.2,0,0.2]", r"^data: .* need one value per image channel \(3\), each std > 0"),
+    ("data=mnist data.mean=[0.1,0.2,0.3]", r"^data: data.mean=\[0.1, 0.2, 0.3\] and data.std=\[0.3081\] need one fin"),
+    ("data=cifar10 data.std=[0.2,0,0.2]", r"^data: .* need one finite value per image channel \(3\), each std > 0"),
+    ("data=mnist data.std=[nan]", r"^data: data.mean=\[0.1307\] and data.std=\[nan\] need one finite value"),
+    ("model.hidden_sizes=[8.5,8]", r"^model.hidden_sizes=\[8.5, 8\] has the wrong type; .*expects Sequence\[int\]$"),
     # mistyped keys
     ("+optimizer.lrr=0.1", r"^optimizer.lrr is not a parameter of torch.optim.Adam; did you mean optimizer.lr\?"),
     ("+model.hidden_size=[8]", r"^model.hidden_size is not a parameter of .*MLP; did you mean model.hidden_sizes\?"),

@@ -70,8 +70,16 @@ def test_options_of_a_config_dir_added_on_the_command_line_are_found_and_checked
     (mine / "model" / "wide.yaml").write_text("width: [1\n")
     assert command_line_problems(["--config-dir", str(mine), "hparams_search=small", "model=mlp"], config_dir) == []
     assert command_line_problems([f"--config-dir={mine}", "hparams_search=small"], config_dir) == []
+    assert command_line_problems([f"-cd={mine}", "hparams_search=small"], config_dir) == []
     [problem] = command_line_problems(["-cd", str(mine), "model=wide"], config_dir)
     assert problem.startswith(f"{mine / 'model' / 'wide.yaml'}, line 2: not valid YAML")
     assert command_line_problems(["-cd", str(mine), "model=wid"], config_dir) == [
         "model=wid is not an option of model; did you mean model=wide? (options: cnn, mlp, wide)"
     ]
+
+
+def test_options_only_hydra_can_enumerate_or_find_are_left_to_it(config_dir: Path) -> None:
+    assert command_line_problems(["-m", "model=glob(*)"], config_dir) == []
+    assert command_line_problems(["hydra.searchpath=[file:///elsewhere]", "model=other"], config_dir) == []
+    assert command_line_problems(["--config-path", "/elsewhere", "model=other"], config_dir) == []
+    assert command_line_problems(["model=other"], config_dir) != []  # the same option, checked without them

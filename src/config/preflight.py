@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Glob, Override
 
 # Groups whose options set keys anywhere in the config, so each file must say it is global.
 GLOBAL_GROUPS = ("experiment", "hparams_search", "debug")
@@ -21,6 +21,8 @@ GLOBAL_PACKAGE = re.compile(r"#\s*@package\s+_global_\s*")
 
 
 def _chosen(override: Override) -> Iterator[str]:
+    if isinstance(override.value(), Glob):
+        return  # glob(...) picks among the options that exist: nothing to check
     values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
     for value in values:
         if isinstance(value, list):
@@ -70,7 +72,7 @@ def user_config_dirs(args: list[str]) -> list[Path]:
     for flag, value in zip(args, [*args[1:], ""], strict=True):
         if flag in ("--config-dir", "-cd") and value:
             dirs.append(Path(value))
-        elif flag.startswith("--config-dir="):
+        elif flag.startswith(("--config-dir=", "-cd=")):
             dirs.append(Path(flag.split("=", 1)[1]))
     return dirs
 
@@ -79,6 +81,8 @@ def command_line_problems(args: list[str], config_dir: Path) -> list[str]:
     """One line per config option the command line picks that is missing, unreadable or not global as it must;
     options are looked up in ``config_dir`` and in the directories ``--config-dir`` adds."""
     config_dirs = [config_dir, *user_config_dirs(args)]
+    if any(a.startswith(("--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath")) for a in args):
+        return []  # options may come from where only Hydra looks: its own message then names a missing one
     try:
         overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
     except Exception:  # a syntax error: Hydra's own message names it

@@ -159,6 +159,8 @@ def _accepts(annotation: Any, value: Any) -> bool:
 def _describe(annotation: Any) -> str:
     if typing.get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if typing.get_args(annotation):  # Sequence[float]: the items' type too
+        return str(annotation).replace("collections.abc.", "").replace("typing.", "")
     return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 

@@ -1,6 +1,7 @@
 """MNIST and CIFAR-10: official files -> uint8 cache -> device-resident batches (or a torchvision DataLoader)."""
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -71,10 +72,11 @@ class VisionDataModule(TensorDataModule):
         self.val_size, self.loader = val_size, loader
         self.mean, self.std = list(mean), list(std)
         channels = self.input_shape[0] if len(self.input_shape) == 3 else len(self.mean)  # else: setup refuses it
-        if len(self.mean) != channels or len(self.std) != channels or min(self.std, default=0) <= 0:
+        finite = all(math.isfinite(v) for v in [*self.mean, *self.std])
+        if len(self.mean) != channels or len(self.std) != channels or not finite or not all(v > 0 for v in self.std):
             raise ValueError(
-                f"data.mean={self.mean} and data.std={self.std} need one value per image channel ({channels}), each "
-                "std > 0: the per-channel statistics of the training images"
+                f"data.mean={self.mean} and data.std={self.std} need one finite value per image channel ({channels}), "
+                "each std > 0: the per-channel statistics of the training images"
             )
         self.augmentation = Augmentation(**augment) if augment else None
         if loader == "torchvision" and self.augmentation is not None and self.augmentation.flip == "alternating":
@@ -104,7 +106,7 @@ class VisionDataModule(TensorDataModule):
                 type(self).DOWNLOADER(str(self.data_dir), train=True, download=True)
                 type(self).DOWNLOADER(str(self.data_dir), train=False, download=True)
             except Exception as err:  # no network, a read-only dir, a failed checksum: all end in the message below
-                log.warning("Download of %s failed: %s", self.NAME, err)
+                log.warning("Download of %s failed: %s", self.NAME, " ".join(str(err).split()))
             missing = self._missing_files()
             if missing:  # the folders torchvision made for a download that brought nothing go again
                 for folder in absent:

@@ -62,9 +62,10 @@ def peers_watched(world_size: int) -> Iterator[None]:
         lost = next((mark for mark in PEER_LOST if mark in str(err)), None)
         if world_size < 2 or (lost is None and not isinstance(err, dist.DistError)):
             raise
+        cause = lost or f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
         raise PeerLostError(
-            f"another process of this {world_size}-process run stopped ({lost or type(err).__name__}), so this one "
-            "stops too; its checkpoints are kept: run the same command with resume=auto to continue"
+            f"another process of this {world_size}-process run stopped, or a collective failed ({cause}), so this "
+            "one stops too; its checkpoints are kept: run the same command with resume=auto to continue"
         ) from None
 
 

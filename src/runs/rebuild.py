@@ -81,7 +81,10 @@ def rebuild(run_cfg: DictConfig, ckpt_path: str | Path) -> tuple[LightningDataMo
         datamodule = build_datamodule(run_cfg)
     except (ConfigError, InstantiationException) as err:
         raise edited_config_error(config, err) from None
-    load_net_weights(ckpt_path, net)
+    try:
+        load_net_weights(ckpt_path, net)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; or {config} was edited and no longer describes the model it trained") from None
     try:
         set_up_data(datamodule)
     except DataFileError as err:

@@ -80,5 +80,5 @@ def load_net_weights(path: str | Path, net: nn.Module) -> dict[str, Any]:
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
-        raise ConfigError(f"{path} holds weights of another model or shape: {err}") from None
+        raise ConfigError(f"{path} holds weights of another model or shape: {' '.join(str(err).split())}") from None
     return checkpoint
