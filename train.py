@@ -38,7 +38,7 @@ from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_di
 from src.engines.lightning_engine import fit_with_lightning
 from src.engines.result import optimized_value
 from src.engines.scratch_engine import check_scratch_settings, fit_from_scratch
-from src.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError
+from src.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError, one_line
 from src.runs.liveness import is_alive, process_identity
 from src.runs.record import recorded_run
 from src.runs.resume import (
@@ -167,7 +167,7 @@ def main(cfg: DictConfig) -> float:
                 log.error("Job failed: %s: %s", type(err).__name__, err)
             return float("nan")
         if isinstance(err, RunError | InstantiationException):
-            log.error("%s", " ".join(str(err).split()))  # Hydra wraps a target's own error over several lines
+            log.error("%s", one_line(err))  # Hydra wraps a target's own error over several lines
             raise SystemExit(1) from None
         raise
     if is_rank_zero():

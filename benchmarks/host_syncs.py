@@ -118,13 +118,15 @@ def main() -> None:
         table.add_column(column, justify="right" if column == "reads / step" else "left")
     with tempfile.TemporaryDirectory() as tmp:
         for experiment in args.experiments:
+            off = lightning_only_callbacks(
+                compose_run([f"experiment={experiment}"], Path(tmp) / experiment / "callbacks")
+            )
             for engine in ENGINES:
                 overrides = [f"experiment={experiment}", f"engine={engine}", f"paths.data_dir={args.data_dir}"]
                 per_step, sites = host_reads_per_step(
                     [*overrides, *args.extra], Path(tmp) / experiment / engine, args.short, args.long
                 )
                 where = ", ".join(f"{site} ({count})" for site, count in sites.most_common(3)) or "-"
-                off = lightning_only_callbacks(compose_run(overrides, Path(tmp) / experiment / "callbacks"))
                 table.add_row(experiment, engine, f"{per_step:g}", where, ", ".join(off) or "-")
     Console().print(table)
     print(f"overrides: {' '.join(args.extra)}")

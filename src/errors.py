@@ -5,6 +5,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def one_line(error: BaseException) -> str:
+    """An error's message on one line: Hydra, torch and torchvision spread theirs over several."""
+    return " ".join(str(error).split())
+
+
 class RunError(Exception):
     """A run that cannot start or cannot go on; the message says why and what to change."""
 

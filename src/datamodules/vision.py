@@ -16,6 +16,7 @@ from src.datamodules.device_loader import DeviceLoader
 from src.datamodules.image_cache import cache_path, load_or_decode, source_stats
 from src.datamodules.readers import CIFAR10_FILES, MNIST_FILES, DataFileError, read_cifar10, read_mnist, verify
 from src.datamodules.source_digest import data_identity
+from src.errors import one_line
 from src.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class VisionDataModule(TensorDataModule):
                 type(self).DOWNLOADER(str(self.data_dir), train=True, download=True)
                 type(self).DOWNLOADER(str(self.data_dir), train=False, download=True)
             except Exception as err:  # no network, a read-only dir, a failed checksum: all end in the message below
-                log.warning("Download of %s failed: %s", self.NAME, " ".join(str(err).split()))
+                log.warning("Download of %s failed: %s", self.NAME, one_line(err))
             missing = self._missing_files()
             if missing:  # the folders torchvision made for a download that brought nothing go again
                 for folder in absent:

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from src.config.resolvers import RUN_NAME_VARIABLE, new_run_name
-from src.errors import PeerLostError
+from src.errors import PeerLostError, one_line
 
 # How gloo and NCCL say, deep inside a collective, that the process at the other end is gone.
 PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "remote process exited")
@@ -62,7 +62,7 @@ def peers_watched(world_size: int) -> Iterator[None]:
         lost = next((mark for mark in PEER_LOST if mark in str(err)), None)
         if world_size < 2 or (lost is None and not isinstance(err, dist.DistError)):
             raise
-        cause = lost or f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+        cause = lost or f"{type(err).__name__}: {one_line(err)[:200]}"
         raise PeerLostError(
             f"another process of this {world_size}-process run stopped, or a collective failed ({cause}), so this "
             "one stops too; its checkpoints are kept: run the same command with resume=auto to continue"

@@ -13,7 +13,7 @@ from src.config.builders import build_datamodule, instantiate_network, set_up_da
 from src.config.resolvers import register_resolvers
 from src.config.schema import check_schema
 from src.datamodules.readers import DataFileError
-from src.errors import ConfigError
+from src.errors import ConfigError, one_line
 from src.training.checkpoints import load_net_weights
 
 # What eval.py and export.py read of a run's config to rebuild it.
@@ -61,7 +61,7 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
 def edited_config_error(config: Path, err: Exception | str) -> ConfigError:
     """One line for a run's config that no longer builds: what is wrong, in which file."""
     if isinstance(err, InstantiationException):  # Hydra's lines: the target, then its own error
-        message = " ".join(str(err).split())
+        message = one_line(err)
     else:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
     return ConfigError(f"{config}: {message}; it should be the config.yaml train.py wrote for this run")

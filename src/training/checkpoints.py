@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from src.atomic_write import write_atomic
-from src.errors import ConfigError
+from src.errors import ConfigError, one_line
 
 PREFIX = "net."
 REQUIRED_KEYS = ("state_dict", "epoch", "global_step")
@@ -80,5 +80,5 @@ def load_net_weights(path: str | Path, net: nn.Module) -> dict[str, Any]:
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
-        raise ConfigError(f"{path} holds weights of another model or shape: {' '.join(str(err).split())}") from None
+        raise ConfigError(f"{path} holds weights of another model or shape: {one_line(err)}") from None
     return checkpoint
