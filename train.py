@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.config import builders
-from src.config.checks import check_config, check_free_space, check_writable
+from src.config.checks import check_batch_counts, check_config, check_free_space, check_writable
 from src.config.open_arguments import open_arguments
 from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
@@ -94,8 +94,6 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         check_config(cfg, engines=ENGINES)
         if cfg.engine == "scratch":
             check_scratch_settings(cfg)  # what the hand-written loop does not implement is refused, not ignored
-        if cfg.print_config and is_rank_zero():
-            print_config(cfg)  # once it is known to be runnable: a refused run prints its reason alone
         datamodule = builders.build_datamodule(cfg)
         mine = fingerprint(cfg, datamodule.data_identity())
         found = _resumption(cfg, mine, (output_dir, previous) if previous is not None else None)
@@ -106,10 +104,12 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         if is_rank_zero():
             OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
         if found.reuse is not None:
+            _show_config(cfg)
             record.update({key: found.reuse[key] for key in REUSED_FIELDS}, reused_from=str(found.reuse_dir))
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
 
         builders.set_up_data(datamodule)  # not for a reused result, which reads no data
+        check_batch_counts(cfg, datamodule)
         L.seed_everything(cfg.seed, workers=True)
         net = builders.build_model(cfg)
         builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
@@ -118,7 +118,7 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"))
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
-        result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from)
+        result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from, ready=lambda: _show_config(cfg))
         plot = cfg.test and cfg.plots and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run")
         if plot and result.world_size == 1:  # one process holds the whole test split
             _plot_regression(net, datamodule, output_dir)
@@ -133,6 +133,12 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             best_checkpoint=result.best_checkpoint,
         )
     return value, result.metrics
+
+
+def _show_config(cfg: DictConfig) -> None:
+    """Printed once the engine has built and accepted everything, so a refused run prints its reason alone."""
+    if cfg.print_config and is_rank_zero():
+        print_config(cfg)
 
 
 def _resumption(cfg: DictConfig, mine: Fingerprint, own: Run | None) -> Resumption:

@@ -7,7 +7,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning import Callback, LightningDataModule
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ModelSummary, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -129,9 +129,19 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
     return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
 
 
+# The Trainer's switches that Lightning refuses to combine with a callback of their kind in the list: turned off,
+# they drop those callbacks instead (trainer.enable_progress_bar=false runs without callbacks.progress_bar).
+SWITCHED_CALLBACKS = {
+    "enable_progress_bar": ProgressBar,
+    "enable_checkpointing": ModelCheckpoint,
+    "enable_model_summary": ModelSummary,
+}
+
+
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    dropped = tuple(kind for switch, kind in SWITCHED_CALLBACKS.items() if cfg.trainer.get(switch) is False)
     if not has_logger:
         # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to monitor into.
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    return callbacks
+        dropped += (LearningRateMonitor,)
+    return [c for c in callbacks if not isinstance(c, dropped)]

@@ -2,12 +2,14 @@
 
 import difflib
 import logging
+import math
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning import LightningDataModule
 from omegaconf import DictConfig
 from torch import nn
 
@@ -16,6 +18,7 @@ from src.config.builders import build_objective
 from src.config.schema import check_schema
 from src.config.suggest import config_keys
 from src.errors import ConfigError
+from src.training.batch_limits import batch_limit
 
 log = logging.getLogger(__name__)
 RESUME_MODES = ("auto", "never")  # resume=...; unset: auto for sweep jobs only (src/runs/resume.py)
@@ -165,11 +168,16 @@ def validates_nothing(cfg: DictConfig) -> bool:
     return cfg.data.get("val_size") == 0
 
 
-def check_loop_limits(cfg: DictConfig) -> None:
-    """Loop settings that would train nothing, or never validate what a callback follows."""
-    trainer = cfg.trainer
+def validated_metrics(cfg: DictConfig) -> list[str]:
+    """The ``val/`` metrics a callback, the scheduler or the returned metric follows: the run must validate."""
     named = [*monitored_metrics(cfg).values(), cfg.optimized_metric]
-    followed = sorted({m for m in named if m.startswith("val/")})
+    return sorted({m for m in named if m.startswith("val/")})
+
+
+def check_loop_limits(cfg: DictConfig) -> None:
+    """Loop settings that would train nothing, contradict each other, or never validate what a callback follows."""
+    trainer = cfg.trainer
+    followed = validated_metrics(cfg)
     if validates_nothing(cfg) and followed:
         raise ConfigError(
             f"data.val_size=0 holds out no validation images, but {', '.join(followed)} must be validated; follow "
@@ -204,6 +212,13 @@ def check_loop_limits(cfg: DictConfig) -> None:
             f"trainer.check_val_every_n_epoch={every} is larger than trainer.max_epochs={epochs}: this run never "
             f"validates, but {', '.join(followed)} follow validation; set trainer.check_val_every_n_epoch <= {epochs}"
         )
+    for unit in ("epochs", "steps"):
+        least, most = trainer.get(f"min_{unit}"), trainer.get(f"max_{unit}")
+        if least is not None and most is not None and 0 <= most < least:
+            raise ConfigError(
+                f"trainer.min_{unit}={least} is more than trainer.max_{unit}={most}: the run cannot train both; "
+                f"set trainer.min_{unit} <= {most} or trainer.max_{unit} >= {least}"
+            )
     interval = (cfg.get("scheduler") or {}).get("interval")
     if interval is not None and interval not in ("step", "epoch"):
         raise ConfigError(f"scheduler.interval={interval!r} is not an interval; choose step or epoch")
@@ -233,4 +248,53 @@ def check_free_space(directory: Path, net: nn.Module) -> None:
         raise ConfigError(
             f"only {free / 2**20:.1f} MiB free on the disk holding {directory}, and this run's checkpoints need "
             f"about {needed / 2**20:.1f} MiB; free some space or point paths.log_dir at another disk"
+        )
+
+
+def processes(trainer: DictConfig) -> int:
+    """How many processes share each epoch's batches: ``trainer.devices`` x ``trainer.num_nodes`` where devices is
+    a count, else 1 (``auto``, a list: judged as one process)."""
+    devices = trainer.get("devices")
+    per_node = devices if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0 else 1
+    return per_node * (trainer.get("num_nodes") or 1)
+
+
+def check_batch_counts(cfg: DictConfig, datamodule: LightningDataModule) -> None:
+    """What only the data's batch counts tell, judged before any output: a fraction of an epoch that rounds to no
+    batch (Lightning refuses it in its sanity check), and a step budget that ends training before the first
+    validation of a metric the run follows (early stopping fails after fit)."""
+    trainer = cfg.trainer
+    if trainer.get("fast_dev_run") or trainer.get("overfit_batches"):
+        return  # they set the batch counts themselves
+    loaders = {"train": datamodule.train_dataloader, "test": datamodule.test_dataloader}
+    if datamodule.holds_out_validation():
+        loaders["val"] = datamodule.val_dataloader
+    counts = {}
+    for stage, loader in loaders.items():
+        if stage == "test" and not cfg.test:
+            continue
+        length = math.ceil(len(loader()) / processes(trainer))
+        limit = trainer.get(f"limit_{stage}_batches")
+        counts[stage] = length if limit is None else min(length, batch_limit(limit, length))
+        if isinstance(limit, float) and limit > 0 and counts[stage] == 0:
+            raise ConfigError(
+                f"trainer.limit_{stage}_batches={limit} of this data's {length} {stage} batches per process is less "
+                f"than one batch; use a fraction >= {math.ceil(100 / length) / 100} or a count, e.g. 1"
+            )
+    max_steps, followed = trainer.get("max_steps") or -1, validated_metrics(cfg)
+    if max_steps < 0 or not followed or "val" not in counts:
+        return
+    accumulate = trainer.get("accumulate_grad_batches") or 1
+    interval = trainer.get("val_check_interval")
+    if isinstance(interval, int) and not isinstance(interval, bool):
+        batches = interval
+    else:
+        epochs_before = (trainer.get("check_val_every_n_epoch") or 1) - 1
+        batches = epochs_before * counts["train"] + max(1, int(counts["train"] * (interval or 1.0)))
+    first = math.ceil(batches / accumulate)
+    if max_steps < first:
+        raise ConfigError(
+            f"trainer.max_steps={max_steps} ends training before its first validation (after step {first}), but "
+            f"{', '.join(followed)} must be validated; set trainer.max_steps >= {first}, or validate sooner with "
+            "trainer.val_check_interval=<batches>"
         )

@@ -6,6 +6,7 @@ land under ``experiment.*``, where nothing reads them, and the run trains on the
 """
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,7 +70,7 @@ def _problem_of(group: str, option: str, config_dirs: list[Path]) -> str | None:
 def user_config_dirs(args: list[str]) -> list[Path]:
     """The directories ``--config-dir DIR`` (``-cd DIR``, ``--config-dir=DIR``) adds to Hydra's search path."""
     dirs = []
-    for flag, value in zip(args, [*args[1:], ""], strict=True):
+    for flag, value in itertools.pairwise([*args, ""]):
         if flag in ("--config-dir", "-cd") and value:
             dirs.append(Path(value))
         elif flag.startswith(("--config-dir=", "-cd=")):

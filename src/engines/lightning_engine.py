@@ -1,6 +1,7 @@
 """Fit and test with Lightning's Trainer: the callbacks, loggers and trainer all come from the config."""
 
 import logging
+from collections.abc import Callable
 
 import lightning as L
 from hydra.utils import instantiate
@@ -27,9 +28,15 @@ NO_VALIDATION = {"limit_val_batches": 0, "check_val_every_n_epoch": 1, "val_chec
 
 
 def fit_with_lightning(
-    cfg: DictConfig, datamodule: TensorDataModule, net: nn.Module, stop: StopRequest, resume_from: str | None
+    cfg: DictConfig,
+    datamodule: TensorDataModule,
+    net: nn.Module,
+    stop: StopRequest,
+    resume_from: str | None,
+    ready: Callable[[], None],
 ) -> FitResult:
-    """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found)."""
+    """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found); ``ready`` is
+    called once the Trainer has accepted its settings, right before fitting."""
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     module = instantiate(cfg.module, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
     loggers = builders.build_loggers(cfg)
@@ -41,11 +48,13 @@ def fit_with_lightning(
     if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
         # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a
         # compiled network, which would compile once more for a batch of one.
-        module.example_input_array = datamodule.training_inputs(1)
+        # In the precision's dtype: Lightning converts batches, not this input (bf16-true, 64-true).
+        module.example_input_array = trainer.precision_plugin.convert_input(datamodule.training_inputs(1))
     saver = next((c for c in callbacks if isinstance(c, SaveOnInterrupt)), None)
     if saver is not None:
         saver.stop = stop
 
+    ready()
     with peers_watched(trainer.world_size):
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)

@@ -3,6 +3,7 @@
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from src.config.schema import parameter_defaults
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import init_distributed, peers_watched
 from src.engines.result import FitResult
-from src.engines.scratch_loop import LoopSettings, ScratchTrainer, batch_limit
+from src.engines.scratch_loop import AUTOCAST_DTYPES, LoopSettings, ScratchTrainer
 from src.errors import ConfigError
 from src.sweeps.trial import trial_reporter
+from src.training.batch_limits import batch_limit
 from src.training.checkpoints import load_net_weights
 from src.training.interrupt import StopRequest
 from src.utils.figures import publish_confusion_matrix
@@ -58,6 +60,9 @@ TRAINER_READS = {
 }  # fmt: skip
 
 
+SCRATCH_PRECISIONS = ("32-true", *AUTOCAST_DTYPES)  # the loop's autocast; weights stay float32
+
+
 def callback_reads(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     checkpoints = f"{cfg.paths.output_dir}/checkpoints"
     followed = {"monitor": cfg.monitor, "mode": cfg.monitor_mode}
@@ -94,6 +99,12 @@ def check_scratch_settings(cfg: DictConfig) -> None:
     hint = "set it back, or run it with engine=lightning"
     if cfg.trainer.get("deterministic") not in (None, True, False, "warn"):  # Lightning's Trainer would refuse it
         raise ConfigError(f"trainer.deterministic={cfg.trainer.deterministic!r} must be true, false or warn")
+    precision = str(cfg.trainer.get("precision", "32-true"))
+    if precision not in SCRATCH_PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision={precision} is not implemented by engine=scratch (it runs "
+            f"{', '.join(SCRATCH_PRECISIONS)}); set one of those, or run it with engine=lightning"
+        )
     if found := _unimplemented(cfg.trainer, TRAINER_READS):
         raise ConfigError(f"trainer.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
     reads = callback_reads(cfg)
@@ -153,9 +164,15 @@ def use_deterministic_algorithms(deterministic: bool | str | None, benchmark: bo
 
 
 def fit_from_scratch(
-    cfg: DictConfig, datamodule: TensorDataModule, net: nn.Module, stop: StopRequest, resume_from: str | None
+    cfg: DictConfig,
+    datamodule: TensorDataModule,
+    net: nn.Module,
+    stop: StopRequest,
+    resume_from: str | None,
+    ready: Callable[[], None],
 ) -> FitResult:
-    """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found)."""
+    """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found); ``ready`` is
+    called once everything is built, right before fitting."""
     device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)))
     datamodule.place(device, rank, world_size)
     datamodule.prepare_data()
@@ -169,6 +186,7 @@ def fit_from_scratch(
     objective = builders.build_objective(cfg.module)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(resume_from, net) if resume_from else None
+    ready()
     if (cfg.get("callbacks") or {}).get("model_summary") and cfg.trainer.get("enable_model_summary", True):
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
         log.info(

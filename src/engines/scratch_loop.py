@@ -29,6 +29,7 @@ from torchmetrics import MetricCollection
 from src.callbacks.stop_on_non_finite import diverged_message, find_non_finite
 from src.engines.distributed import all_reduce_sum, barrier
 from src.errors import DivergedError, RunInterruptedError
+from src.training.batch_limits import batch_limit
 from src.training.checkpoints import adopt, load_net_weights, net_state, restore_rng_states, rng_states, save_atomic
 from src.training.interrupt import StopRequest, interrupted_message
 from src.training.objectives import Objective
@@ -130,13 +131,6 @@ def train_step(
         window.before_step(loss)  # checks and clipping
         amp.step(state.optimizer)  # 5. step
     return outputs, loss
-
-
-def batch_limit(value: float | int | None, batches: int) -> int | None:
-    """Lightning's ``limit_*_batches`` meaning: an int is a count, a float a fraction of the epoch."""
-    if value is None:
-        return None
-    return int(value) if isinstance(value, int) else max(1, math.ceil(float(value) * batches))
 
 
 def set_epoch(loader: Iterable, epoch: int) -> None:
