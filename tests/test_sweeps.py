@@ -185,8 +185,9 @@ def test_report_of_a_folder_that_holds_no_sweep_exits_non_zero_and_writes_nothin
     (tmp_path / "not_a_job").mkdir()
     command = [sys.executable, "-m", "src.report", str(tmp_path)]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and done.stderr.strip().endswith(
-        f"{tmp_path} holds no sweep: none of its folders is a job (with .hydra/overrides.yaml)"
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"{tmp_path} holds no sweep: none of its folders is a job (with .hydra/overrides.yaml); usage: " in (
+        done.stderr
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_job"]
 

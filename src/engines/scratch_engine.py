@@ -16,7 +16,7 @@ from src.config import builders
 from src.config.checks import uses_cuda
 from src.config.schema import parameter_defaults
 from src.datamodules.base import TensorDataModule
-from src.engines.distributed import init_distributed, peers_watched
+from src.engines.distributed import init_distributed, peers_watched, world
 from src.engines.result import FitResult
 from src.engines.scratch_loop import AUTOCAST_DTYPES, LoopSettings, ScratchTrainer
 from src.errors import ConfigError
@@ -105,6 +105,7 @@ def check_scratch_settings(cfg: DictConfig) -> None:
             f"trainer.precision={precision} is not implemented by engine=scratch (it runs "
             f"{', '.join(SCRATCH_PRECISIONS)}); set one of those, or run it with engine=lightning"
         )
+    check_scratch_processes(cfg.trainer)
     if found := _unimplemented(cfg.trainer, TRAINER_READS):
         raise ConfigError(f"trainer.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
     reads = callback_reads(cfg)
@@ -118,6 +119,25 @@ def check_scratch_settings(cfg: DictConfig) -> None:
             )
         if found := _unimplemented(node, reads[name]):
             raise ConfigError(f"callbacks.{name}.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
+
+
+def check_scratch_processes(trainer: DictConfig) -> None:
+    """The loop runs one process per process torchrun starts: more devices or machines than that would silently
+    train on one; a strategy other than DDP is not implemented."""
+    strategy, devices, nodes = trainer.get("strategy", "auto"), trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    if strategy not in ("auto", "ddp"):
+        raise ConfigError(
+            f"trainer.strategy={strategy} is not implemented by engine=scratch (it runs DDP under torchrun); set "
+            "trainer.strategy=auto, or run it with engine=lightning"
+        )
+    processes = world()[2]
+    counts = isinstance(devices, int) and isinstance(nodes, int)
+    if (devices, nodes) != (1, 1) and not (counts and devices * nodes == processes):
+        raise ConfigError(
+            f"trainer.devices={devices} trainer.num_nodes={nodes} does not match the {processes} process(es) "
+            "torchrun started; engine=scratch runs one per process: start it with torchrun --nnodes=<num_nodes> "
+            "--nproc_per_node=<devices> train.py ..., or run it with engine=lightning"
+        )
 
 
 def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int, validates: bool) -> LoopSettings:

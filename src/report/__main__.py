@@ -2,6 +2,7 @@
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -10,8 +11,15 @@ from src.report.build import REPORT_FILES, SEED_FILES, build_report
 from src.report.jobs import has_jobs
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse answers a mistake with its usage and the error on two lines; this says both on one."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; {self.format_usage().strip()}\n")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = OneLineParser(prog="python -m src.report", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. logs/train/multiruns/<date>_<id>")
     sweep_dir = parser.parse_args().sweep_dir
     if not sweep_dir.is_dir():
