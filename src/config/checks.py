@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning import LightningDataModule
 from omegaconf import DictConfig
 from torch import nn
 
@@ -17,6 +16,7 @@ from src.atomic_write import unwritable
 from src.config.builders import build_objective
 from src.config.schema import check_schema
 from src.config.suggest import config_keys
+from src.datamodules.base import TensorDataModule
 from src.errors import ConfigError
 from src.training.batch_limits import batch_limit
 
@@ -259,21 +259,21 @@ def processes(trainer: DictConfig) -> int:
     return per_node * (trainer.get("num_nodes") or 1)
 
 
-def check_batch_counts(cfg: DictConfig, datamodule: LightningDataModule) -> None:
+def check_batch_counts(cfg: DictConfig, datamodule: TensorDataModule) -> None:
     """What only the data's batch counts tell, judged before any output: a fraction of an epoch that rounds to no
     batch (Lightning refuses it in its sanity check), and a step budget that ends training before the first
     validation of a metric the run follows (early stopping fails after fit)."""
     trainer = cfg.trainer
     if trainer.get("fast_dev_run") or trainer.get("overfit_batches"):
         return  # they set the batch counts themselves
-    loaders = {"train": datamodule.train_dataloader, "test": datamodule.test_dataloader}
+    loaders = {"train": datamodule.train_dataloader()}
     if datamodule.holds_out_validation():
-        loaders["val"] = datamodule.val_dataloader
+        loaders["val"] = datamodule.evaluation_loader(1)
+    if cfg.test:
+        loaders["test"] = datamodule.evaluation_loader(2)
     counts = {}
     for stage, loader in loaders.items():
-        if stage == "test" and not cfg.test:
-            continue
-        length = math.ceil(len(loader()) / processes(trainer))
+        length = math.ceil(len(loader) / processes(trainer))
         limit = trainer.get(f"limit_{stage}_batches")
         counts[stage] = length if limit is None else min(length, batch_limit(limit, length))
         if isinstance(limit, float) and limit > 0 and counts[stage] == 0:
