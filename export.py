@@ -9,6 +9,7 @@ import gc
 gc.disable()  # until the imports are done: src/utils/fast_start.py says why
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, open_dict
 from src.config.checks import check_writable
 from src.config.resolvers import register_resolvers
 from src.errors import ConfigError, RunError, exit_on_run_error
-from src.runs.rebuild import load_run_config, rebuild, required_checkpoint
+from src.runs.rebuild import load_run_config, missing_checkpoint_argument, rebuild, required_checkpoint
 from src.utils.console import print_metrics, quiet_third_party
 from src.utils.fast_start import imports_done
 
@@ -119,4 +120,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if (problem := missing_checkpoint_argument(sys.argv[1:], "export.py")) is not None:
+        print(problem, file=sys.stderr)
+        raise SystemExit(1)
     main()

@@ -1,8 +1,9 @@
 """Wall time per epoch of the Lightning engine vs the hand-written loop on the same work.
 
 Each engine trains the same recipe for 1 and for ``1 + epochs`` epochs; the difference divided by ``epochs`` is the
-time of one more epoch (training + validation), free of start-up and testing. Repeated, alternating engines;
-medians and their ratio are printed.
+time of one more epoch (training + validation), free of start-up and testing. One untimed run per engine comes
+first (CUDA start-up, cuDNN autotuning, compilation land there), then repeats alternate the engines; medians and
+their ratio are printed, or "noise" where the extra epochs took no measurable time (raise ``--epochs``).
 
     python -m benchmarks.engine_epoch_time --data-dir ../data                       # MNIST MLP and CNN, CPU
     python -m benchmarks.engine_epoch_time --data-dir /root/data --extra trainer=gpu trainer.precision=16-mixed
@@ -26,7 +27,7 @@ from train import train
 
 
 def timed_run(overrides: list[str], output_dir: Path) -> float:
-    cfg = compose_same_work(["test=false", *overrides], output_dir)
+    cfg = compose_same_work(overrides, output_dir)
     start = now()
     train(cfg)
     return now() - start
@@ -37,6 +38,11 @@ def seconds_per_epoch(engine: str, overrides: list[str], epochs: int, workdir: P
     short = timed_run([*base, "trainer.max_epochs=1"], workdir / f"{engine}-{run}-short")
     long = timed_run([*base, f"trainer.max_epochs={1 + epochs}"], workdir / f"{engine}-{run}-long")
     return (long - short) / epochs
+
+
+def seconds(median: float) -> str:
+    """A time per epoch, or "noise" when the extra epochs were lost in the run-to-run spread."""
+    return f"{median:.3f}" if median > 0 else "noise"
 
 
 def main() -> None:
@@ -65,12 +71,15 @@ def main() -> None:
                 *args.extra,
             ]
             times: dict[str, list[float]] = {"lightning": [], "scratch": []}
+            for engine in times:  # warm-up, untimed
+                timed_run([f"engine={engine}", *overrides, "trainer.max_epochs=1"], Path(tmp) / f"{engine}-warm-up")
             for run in range(args.repeats):
                 for engine in times:
                     times[engine].append(seconds_per_epoch(engine, overrides, args.epochs, Path(tmp), run))
             lit, raw = statistics.median(times["lightning"]), statistics.median(times["scratch"])
             off = lightning_only_callbacks(compose_run(overrides, Path(tmp) / f"{experiment}-callbacks"))
-            table.add_row(experiment, f"{lit:.3f}", f"{raw:.3f}", f"{lit / raw:.3f}", ", ".join(off) or "-")
+            ratio = f"{lit / raw:.3f}" if lit > 0 and raw > 0 else "-"
+            table.add_row(experiment, seconds(lit), seconds(raw), ratio, ", ".join(off) or "-")
     Console().print(table)
     print(f"overrides: {' '.join(args.extra)}; torch {torch.__version__}, {torch.get_num_threads()} threads")
 

@@ -6,11 +6,30 @@
 #   bash benchmarks/gpu_tables.sh /path/to/data precision   # ResNet-18 images/s: 32-true vs 16-mixed vs bf16-mixed
 #   bash benchmarks/gpu_tables.sh /path/to/data long        # cifar10_resnet (95%) and mnist_cnn (99.5%), one seed each
 # With no part named, all of them; run inside the project's environment. The hardware, versions and date come first.
+# QUICK=1 runs every command on a few batches, one seed, no warm-up, on the CPU unless ACCELERATOR says otherwise:
+# a check that each part still runs (the suite does it on tiny data), not a measurement. EXTRA adds overrides to
+# every training command (the suite's: data.verify_checksums=false data.val_size=10 for its tiny fake files).
 set -euo pipefail
 data=${1:?usage: bash benchmarks/gpu_tables.sh DATA_DIR [speedruns|switches|overhead|precision|long ...]}
 shift
 if (($#)); then parts=("$@"); else parts=(speedruns switches overhead precision long); fi
-seeds=${SEEDS:-5}
+python=${PYTHON:-python}
+read -r -a extra <<<"${EXTRA:-}"
+if [ "${QUICK:-0}" = 1 ]; then
+  accelerator=${ACCELERATOR:-cpu}
+  seeds=1
+  switch_seeds=1
+  quick=(--quick --warmup 0)  # time_to_accuracy and precision_throughput
+  epochs=(--batches 3 --epochs 1 --repeats 1)  # engine_epoch_time
+  syncs=(--short 1 --long 3)  # host_syncs
+else
+  accelerator=${ACCELERATOR:-gpu}
+  seeds=${SEEDS:-5}
+  switch_seeds=2
+  quick=()
+  epochs=(--batches 1000)
+  syncs=()
+fi
 # cifar10_speedrun with one switch undone at a time: what each is worth
 switches=(
   "model.whiten_stem=false callbacks.freeze_whitening_bias=null"  # the conv stem has no bias to freeze
@@ -23,33 +42,40 @@ switches=(
 )
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi: no GPU?"
-python -c "import torch, lightning as L; print('torch', torch.__version__, torch.version.cuda, 'lightning', L.__version__)"
+"$python" -c "import torch, lightning as L; print('torch', torch.__version__, torch.version.cuda, 'lightning', L.__version__)"
 date -u +%Y-%m-%dT%H:%MZ
 
-tta() { python -m benchmarks.time_to_accuracy paths.data_dir="$data" "$@"; }
+tta() {
+  "$python" -m benchmarks.time_to_accuracy paths.data_dir="$data" trainer.accelerator="$accelerator" "${quick[@]}" "$@" \
+    "${extra[@]}"
+}
 for part in "${parts[@]}"; do
   echo "=== $part"
   case $part in
     speedruns)
       tta experiment=mnist_speedrun --seeds "$seeds" --target 99
       tta experiment=cifar10_speedrun --seeds "$seeds" --target 94
-      tta experiment=cifar10_speedrun --seeds "$seeds" --target 94 model.compile=true ;;
+      if [ "${QUICK:-0}" = 1 ]; then
+        echo "quick: the compiled speedrun is left out (compiling takes minutes on a CPU; tests compile a small net)"
+      else
+        tta experiment=cifar10_speedrun --seeds "$seeds" --target 94 model.compile=true
+      fi ;;
     switches)
       for switch in "${switches[@]}"; do
         # shellcheck disable=SC2086  # a switch may be several overrides, none with spaces inside
-        tta experiment=cifar10_speedrun --seeds 2 --target 94 $switch
+        tta experiment=cifar10_speedrun --seeds "$switch_seeds" --target 94 $switch
       done ;;
     overhead)
-      python -m benchmarks.engine_epoch_time --data-dir "$data" --experiments cifar10_speedrun mnist_speedrun \
-        --batches 1000 --extra trainer.accelerator=gpu
-      python -m benchmarks.host_syncs --data-dir "$data" --experiments cifar10_speedrun \
-        --extra trainer.accelerator=gpu ;;
+      "$python" -m benchmarks.engine_epoch_time --data-dir "$data" --experiments cifar10_speedrun mnist_speedrun \
+        "${epochs[@]}" --extra trainer.accelerator="$accelerator" "${extra[@]}"
+      "$python" -m benchmarks.host_syncs --data-dir "$data" --experiments cifar10_speedrun "${syncs[@]}" \
+        --extra trainer.accelerator="$accelerator" "${extra[@]}" ;;
     precision)
-      python -m benchmarks.precision_throughput
-      python -m benchmarks.precision_throughput model.channels_last=true trainer.benchmark=true ;;
+      "$python" -m benchmarks.precision_throughput "${quick[@]}"
+      "$python" -m benchmarks.precision_throughput "${quick[@]}" model.channels_last=true trainer.benchmark=true ;;
     long)
       tta experiment=cifar10_resnet --seeds 1 --warmup 0 --target 95
-      tta experiment=mnist_cnn --seeds 1 --warmup 0 --target 99.5 trainer.accelerator=gpu ;;
+      tta experiment=mnist_cnn --seeds 1 --warmup 0 --target 99.5 ;;
     *) echo "unknown part $part: use speedruns, switches, overhead, precision or long" >&2; exit 2 ;;
   esac
 done

@@ -78,7 +78,7 @@ class HostReadCounter(TorchDispatchMode):
 
 def count_host_reads(overrides: list[str], output_dir: Path) -> tuple[HostReadCounter, int]:
     """The host reads of one ``train`` call on ``overrides`` (composed as ``train.py`` would), and its steps."""
-    cfg = compose_same_work(["test=false", "trainer.limit_val_batches=1", *overrides], output_dir)
+    cfg = compose_same_work(["trainer.limit_val_batches=1", *overrides], output_dir)
     with HostReadCounter() as counter:
         train(cfg)
     return counter, json.loads((output_dir / "result.json").read_text())["global_step"]

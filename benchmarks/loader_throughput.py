@@ -38,17 +38,19 @@ def images_per_second(loader: Iterable, device: torch.device, batches: int) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="train.py overrides of the data, e.g. paths.cache_dir=...")
     parser.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-py/")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--batches", type=int, default=100, help="timed batches per repetition")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts to try")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides may come before or after the flags
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=["data=cifar10", f"paths.data_dir={args.data_dir}", "paths.output_dir=."])
+        overrides = ["data=cifar10", f"paths.data_dir={args.data_dir}", "paths.output_dir=.", *args.overrides]
+        cfg = compose("train", overrides=overrides)
     device = torch.device(args.device)
     results: list[tuple[str, float]] = []
 

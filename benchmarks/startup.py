@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--other", help="another template's command for the same work, timed the same way")
     parser.add_argument("--other-dir", type=Path, default=Path.cwd(), help="where --other runs")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides may come before or after the flags
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -77,9 +77,9 @@ class FirstReached(L.Callback):
 def timed(fit: Callable, seconds: list[float]) -> Callable:
     """``fit`` (an engine), appending the wall time of each call to ``seconds``."""
 
-    def run(*args: object) -> object:
+    def run(*args: object, **kwargs: object) -> object:
         start = now()
-        result = fit(*args)
+        result = fit(*args, **kwargs)
         seconds.append(now() - start)
         return result
 

@@ -11,8 +11,11 @@ from omegaconf import DictConfig
 from src.config.compose import compose_run
 from src.engines.scratch_engine import callback_reads
 
-# Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run.
+# Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run; no
+# testing, so the metric returned is the monitored one (a recipe may optimize a test/ metric).
 SAME_WORK = [
+    "test=false",
+    "optimized_metric=${monitor}",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "callbacks.progress_bar=null",

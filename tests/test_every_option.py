@@ -10,7 +10,6 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from src.config.compose import compose_run
-from src.config.open_arguments import open_arguments
 from src.config.resolvers import PROJECT_ROOT
 from src.datamodules.fake_files import write_cifar10, write_mnist
 from src.errors import ConfigError
@@ -109,8 +108,7 @@ def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def compose(overrides: list[str], run_dir: Path) -> DictConfig:
-    """As ``python train.py <overrides>`` composes them: Trainer arguments the YAML does not list are accepted."""
-    cfg = compose_run(open_arguments(overrides, CONFIG_DIR), run_dir)
+    cfg = compose_run(overrides, run_dir)
     with open_dict(cfg):
         cfg.paths.log_dir = str(run_dir.parent / "logs")
         cfg.paths.cache_dir = str(run_dir.parent / "cache")

@@ -6,14 +6,18 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from src.config.open_arguments import open_arguments
 from src.config.resolvers import PROJECT_ROOT
 
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config ``python train.py <overrides>`` would run, writing into ``output_dir``; Hydra's runtime config is
-    set as under ``@hydra.main``, so errors name the chosen options."""
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=["print_config=false", *overrides], return_hydra_config=True)
+    """The config ``python train.py <overrides>`` would run, writing into ``output_dir``: a Trainer or callback
+    argument no YAML lists is accepted as train.py accepts it, and Hydra's runtime config is set as under
+    ``@hydra.main``, so errors name the chosen options."""
+    config_dir = PROJECT_ROOT / "configs"
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        typed = ["print_config=false", *overrides]
+        cfg = compose("train", overrides=open_arguments(typed, config_dir), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg.hydra

@@ -22,10 +22,26 @@ RUN_KEYS = ("model._target_", "data._target_", "data.task", "data.input_shape", 
 SHARED_WITH_DATA = ("task", "num_outputs")
 
 
+# Hydra's flags that answer without running the script (help, the composed config, its own set-up).
+HYDRA_INFO_FLAGS = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion")
+
+
+def usage(script: str) -> str:
+    return f"usage: python {script} ckpt_path=logs/train/runs/<run>/checkpoints/<epoch_NNN|last>.ckpt"
+
+
+def missing_checkpoint_argument(args: list[str], script: str) -> str | None:
+    """The usage line when a command line that would run eval.py or export.py names no ``ckpt_path``: said before
+    Hydra starts, so no run directory is left behind for a command that did nothing."""
+    named = any(arg.lstrip("+").startswith("ckpt_path=") for arg in args)
+    informs = any(arg.split("=", 1)[0] in HYDRA_INFO_FLAGS for arg in args)
+    return None if named or informs else usage(script)
+
+
 def required_checkpoint(cfg: DictConfig, script: str) -> str:
     """``ckpt_path``, which eval.py and export.py cannot do without: a usage line when it is not given."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
-        raise ConfigError(f"usage: python {script} ckpt_path=logs/train/runs/<run>/checkpoints/<epoch_NNN|last>.ckpt")
+        raise ConfigError(usage(script))
     return str(cfg.ckpt_path)
 
 
