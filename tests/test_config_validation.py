@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 
 from src.config.open_arguments import open_arguments
 from src.config.resolvers import PROJECT_ROOT
@@ -74,6 +75,9 @@ MALFORMED = [
     ("trainer.limit_test_batches=0", r"^trainer.limit_test_batches=0 runs no test batch \(to skip testing, set test=false\)"),  # noqa: E501
     ("+optimzer.lr=1", r"^\+optimzer.lr=1 adds a top-level key 'optimzer' that nothing reads; did you mean optimizer.lr=1\?$"),  # noqa: E501
     ("+max_epochs=2", r"^\+max_epochs=2 adds a top-level key 'max_epochs' that nothing reads; did you mean trainer.max_epochs=2\?$"),  # noqa: E501
+    ("trainer.min_epochs=5 trainer.max_epochs=3", r"^trainer.min_epochs=5 is more than trainer.max_epochs=3: the run cannot train both; set trainer.min_epochs <= 3 or trainer.max_epochs >= 5$"),  # noqa: E501
+    ("trainer.min_steps=10 trainer.max_steps=5", r"^trainer.min_steps=10 is more than trainer.max_steps=5"),
+    ("trainer.check_val_every_n_epoch=0", r"^trainer.check_val_every_n_epoch=0 is not a number of epochs; use a count >= 1, or null"),  # noqa: E501
     ("trainer.limit_train_batches=abc", r"^trainer.limit_train_batches='abc' is not a number; use a count >= 1 or a fraction$"),  # noqa: E501
     ("trainer.limit_val_batches=-0.5", r"^trainer.limit_val_batches=-0.5 runs no val batch; use a count >= 1"),
     # losses and metrics from config
@@ -118,6 +122,49 @@ def test_data_that_cannot_be_split_is_one_line_before_training(make_cfg, overrid
     with pytest.raises(ConfigError, match=message):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.limit_val_batches=0.1"], r"^trainer.limit_val_batches=0.1 of this data's 4 val batches per process is less than one batch; use a fraction >= 0.25 or a count, e.g. 1$"),  # noqa: E501
+        (["trainer.limit_test_batches=0.2"], r"^trainer.limit_test_batches=0.2 of this data's 4 test batches"),
+        (["trainer.max_steps=3", "trainer.max_epochs=null"], r"^trainer.max_steps=3 ends training before its first validation \(after step 25\), but val/loss must be validated; set trainer.max_steps >= 25"),  # noqa: E501
+        (["trainer.max_steps=12", "trainer.accumulate_grad_batches=2", "trainer.check_val_every_n_epoch=2"], r"^trainer.max_steps=12 ends training before its first validation \(after step 25\)"),  # noqa: E501
+        (["trainer.val_check_interval=100"], r"^trainer.val_check_interval=100 batches is more than an epoch's 25 training batches"),  # noqa: E501
+    ],
+    ids=["val_fraction", "test_fraction", "max_steps", "max_steps_accumulated", "val_check_interval"],
+)  # fmt: skip
+def test_batch_counts_that_would_fail_mid_run_are_refused_before_training(
+    make_cfg, overrides: list[str], message: str
+) -> None:
+    cfg = make_cfg(*overrides)
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=cnn", "data=linear"],
+        ["trainer.val_check_interval=2.5"],
+        ["trainer.max_steps=3", "trainer.max_epochs=null"],
+    ],
+    ids=["model_misfit", "lightning_refuses", "max_steps"],
+)
+def test_a_refused_run_prints_its_reason_without_the_config_tree(make_cfg, capsys, overrides: list[str]) -> None:
+    cfg = make_cfg(*overrides, "print_config=true")
+    with pytest.raises((RunError, InstantiationException)):
+        train(cfg)
+    assert "_target_" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("engine", ["lightning", "scratch"])
+def test_a_fraction_of_the_batches_rounds_down_in_both_engines(make_cfg, engine: str) -> None:
+    cfg = make_cfg(f"engine={engine}", "trainer.max_epochs=1", "trainer.limit_train_batches=0.3", "logger=none")
+    train(cfg)
+    assert read_result(cfg)["global_step"] == 7  # 0.3 of 25 batches, as Lightning counts it
 
 
 def test_checkpoint_past_max_epochs_is_refused_before_training(make_cfg) -> None:

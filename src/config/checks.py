@@ -206,7 +206,13 @@ def check_loop_limits(cfg: DictConfig) -> None:
             f"trainer.limit_{stage}_batches={limit} runs no {stage} batch{why}; use a count >= 1 or a fraction in "
             "(0, 1], e.g. 0.25"
         )
-    every, epochs = trainer.get("check_val_every_n_epoch") or 1, trainer.get("max_epochs")
+    every = trainer.get("check_val_every_n_epoch", 1)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ConfigError(
+            f"trainer.check_val_every_n_epoch={every!r} is not a number of epochs; use a count >= 1, or null to "
+            "validate every trainer.val_check_interval batches across epochs"
+        )
+    every, epochs = every or 1, trainer.get("max_epochs")
     if followed and epochs is not None and epochs > 0 and every > epochs:
         raise ConfigError(
             f"trainer.check_val_every_n_epoch={every} is larger than trainer.max_epochs={epochs}: this run never "
@@ -281,15 +287,22 @@ def check_batch_counts(cfg: DictConfig, datamodule: TensorDataModule) -> None:
                 f"trainer.limit_{stage}_batches={limit} of this data's {length} {stage} batches per process is less "
                 f"than one batch; use a fraction >= {math.ceil(100 / length) / 100} or a count, e.g. 1"
             )
+    interval, every = trainer.get("val_check_interval"), trainer.get("check_val_every_n_epoch", 1)
+    batches_interval = isinstance(interval, int) and not isinstance(interval, bool)
+    if batches_interval and every is not None and "val" in counts and interval > counts["train"]:
+        raise ConfigError(
+            f"trainer.val_check_interval={interval} batches is more than an epoch's {counts['train']} training "
+            f"batches, and validation restarts its count each epoch; use at most {counts['train']}, a fraction of an "
+            "epoch, or trainer.check_val_every_n_epoch=null to count across epochs"
+        )
     max_steps, followed = trainer.get("max_steps") or -1, validated_metrics(cfg)
     if max_steps < 0 or not followed or "val" not in counts:
         return
     accumulate = trainer.get("accumulate_grad_batches") or 1
-    interval = trainer.get("val_check_interval")
-    if isinstance(interval, int) and not isinstance(interval, bool):
+    if batches_interval:
         batches = interval
     else:
-        epochs_before = (trainer.get("check_val_every_n_epoch") or 1) - 1
+        epochs_before = (every or 1) - 1
         batches = epochs_before * counts["train"] + max(1, int(counts["train"] * (interval or 1.0)))
     first = math.ceil(batches / accumulate)
     if max_steps < first:
