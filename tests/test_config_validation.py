@@ -70,11 +70,17 @@ MALFORMED = [
     ("trainer.limit_train_batches=0", r"^trainer.limit_train_batches=0 runs no train batch; use a count >= 1 or a fraction in \(0, 1\], e.g. 0.25$"),  # noqa: E501
     ("trainer.limit_val_batches=0", r"^trainer.limit_val_batches=0 runs no val batch \(0 turns validation off, but val/loss must be validated\)"),  # noqa: E501
     ("data=mnist data.val_size=0", r"^data.val_size=0 holds out no validation images, but val/loss must be validated; follow train/ and test/ metrics of one direction instead \(monitor=train/acc monitor_mode=max optimized_metric=test/acc\), or hold images out \(data.val_size=5000\)$"),  # noqa: E501
-    ("data=mnist data.val_size=0 monitor=train/loss optimized_metric=val/acc", r"^data.val_size=0 holds out no validation images, but val/acc must be validated"),  # noqa: E501
+    ("data=mnist data.val_size=0 monitor=train/loss optimized_metric=val/loss", r"^data.val_size=0 holds out no validation images, but val/loss must be validated"),  # noqa: E501
     ("data=mnist data.val_size=-1", r"^data: data.val_size must be >= 0 \(0 trains on every training image and validates on none\), got -1$"),  # noqa: E501
     ("trainer.limit_test_batches=0", r"^trainer.limit_test_batches=0 runs no test batch \(to skip testing, set test=false\)"),  # noqa: E501
     ("+optimzer.lr=1", r"^\+optimzer.lr=1 adds a top-level key 'optimzer' that nothing reads; did you mean optimizer.lr=1\?$"),  # noqa: E501
     ("+max_epochs=2", r"^\+max_epochs=2 adds a top-level key 'max_epochs' that nothing reads; did you mean trainer.max_epochs=2\?$"),  # noqa: E501
+    # metrics followed the wrong way round: the worst epoch kept as the best, the worst run ranked first
+    ("monitor=val/acc monitor_mode=min", r"^monitor=val/acc improves as it rises, but monitor_mode=min would keep its worst value as the best; set monitor_mode=max \(monitor_mode follows monitor when left unset\)$"),  # noqa: E501
+    ("callbacks.early_stopping.monitor=val/acc", r"^callbacks.early_stopping.monitor=val/acc improves as it rises, but callbacks.early_stopping.mode=min would keep"),  # noqa: E501
+    ("optimized_metric=test/acc", r"^optimized_metric=test/acc improves as it rises, but sweeps and Optuna rank it by monitor_mode=min \(how monitor=val/loss improves\)"),  # noqa: E501
+    ("scheduler=plateau monitor=val/acc scheduler.scheduler.mode=min", r"^scheduler.monitor=val/acc improves as it rises, but scheduler.scheduler.mode=min"),  # noqa: E501
+    ("data=linear +module.metrics.r2._target_=torchmetrics.R2Score monitor=val/r2 monitor_mode=min", r"^monitor=val/r2 improves as it rises"),  # noqa: E501
     ("trainer.min_epochs=5 trainer.max_epochs=3", r"^trainer.min_epochs=5 is more than trainer.max_epochs=3: the run cannot train both; set trainer.min_epochs <= 3 or trainer.max_epochs >= 5$"),  # noqa: E501
     ("trainer.min_steps=10 trainer.max_steps=5", r"^trainer.min_steps=10 is more than trainer.max_steps=5"),
     ("trainer.check_val_every_n_epoch=0", r"^trainer.check_val_every_n_epoch=0 is not a number of epochs; use a count >= 1, or null"),  # noqa: E501
@@ -158,6 +164,18 @@ def test_a_refused_run_prints_its_reason_without_the_config_tree(make_cfg, capsy
     with pytest.raises((RunError, InstantiationException)):
         train(cfg)
     assert "_target_" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mode"),
+    [([], "min"), (["monitor=val/acc"], "max"), (["data=linear", "monitor=val/mae"], "min")],
+    ids=["loss", "accuracy", "error"],
+)
+def test_monitor_mode_left_unset_follows_how_the_monitored_metric_improves(
+    make_cfg, overrides: list[str], mode: str
+) -> None:
+    cfg = make_cfg(*overrides)
+    assert cfg.monitor_mode == mode and cfg.callbacks.model_checkpoint.mode == mode
 
 
 @pytest.mark.parametrize("engine", ["lightning", "scratch"])

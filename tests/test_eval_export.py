@@ -249,7 +249,7 @@ def test_eval_of_a_run_that_held_out_no_validation_images_tests_but_refuses_spli
         f"paths.data_dir={tmp_path / 'data'}",
         "data.verify_checksums=false",
         "data.val_size=0",
-        "monitor=train/loss",
+        "monitor=train/acc",
         "optimized_metric=test/acc",
         "trainer.max_epochs=1",
         *QUIET,

@@ -79,7 +79,8 @@ def test_returned_metric_is_the_best_logged_validation_loss(make_cfg) -> None:
 
 
 def test_optimized_metric_can_be_a_test_metric(make_cfg) -> None:
-    cfg = make_cfg("experiment=xor_two_layer", "optimized_metric=test/acc", "logger=none", "trainer.max_epochs=5")
+    overrides = ["monitor=val/acc", "optimized_metric=test/acc", "logger=none", "trainer.max_epochs=5"]
+    cfg = make_cfg("experiment=xor_two_layer", *overrides)
     value, metrics = train(cfg)
     assert value == metrics["test/acc"]
 

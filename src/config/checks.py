@@ -11,6 +11,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torch import nn
+from torchmetrics import MetricCollection
 
 from src.atomic_write import unwritable
 from src.config.builders import build_objective
@@ -103,6 +104,7 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
             "that needs no metric (step, cosine, onecycle)"
         )
     check_metric_names(cfg)
+    check_metric_directions(cfg)
     check_loop_limits(cfg)
     check_added_keys(cfg)
 
@@ -166,6 +168,51 @@ def check_metric_names(cfg: DictConfig) -> None:
 def validates_nothing(cfg: DictConfig) -> bool:
     """Whether the run holds out no validation images (``data.val_size=0``), judged from its config alone."""
     return cfg.data.get("val_size") == 0
+
+
+def improves(metric: str, metrics: MetricCollection) -> str | None:
+    """``min`` or ``max`` for a logged metric (``val/acc``), from its torchmetrics ``higher_is_better``; None when
+    the metric does not say."""
+    name = metric.split("/", 1)[-1]
+    if name == "loss":
+        return "min"
+    higher = getattr(metrics[name], "higher_is_better", None) if name in metrics else None
+    return None if higher is None else ("max" if higher else "min")
+
+
+def followed_directions(cfg: DictConfig) -> dict[str, tuple[str, str, str]]:
+    """Each key that names a metric to follow -> (the metric, the key of its direction, that direction). Sweeps and
+    Optuna rank ``optimized_metric`` by ``monitor_mode``."""
+    followed = {"monitor": (cfg.monitor, "monitor_mode", cfg.monitor_mode)}
+    followed["optimized_metric"] = (cfg.optimized_metric, "monitor_mode", cfg.monitor_mode)
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        if callback and callback.get("monitor") and callback.get("mode"):
+            followed[f"callbacks.{name}.monitor"] = (callback.monitor, f"callbacks.{name}.mode", callback.mode)
+    scheduler = cfg.get("scheduler") or {}
+    if scheduler.get("monitor") and (scheduler.get("scheduler") or {}).get("mode"):
+        followed["scheduler.monitor"] = (scheduler.monitor, "scheduler.scheduler.mode", scheduler.scheduler.mode)
+    return followed
+
+
+def check_metric_directions(cfg: DictConfig) -> None:
+    """A metric followed the wrong way round trains silently and keeps its worst epoch as the best: refused."""
+    metrics = build_objective(cfg.module).metrics
+    for key, (metric, mode_key, mode) in followed_directions(cfg).items():
+        wanted = improves(metric, metrics)
+        if wanted is None or wanted == mode:
+            continue
+        way = "rises" if wanted == "max" else "falls"
+        if key == "optimized_metric":
+            raise ConfigError(
+                f"optimized_metric={metric} improves as it {way}, but sweeps and Optuna rank it by monitor_mode={mode} "
+                f"(how monitor={cfg.monitor} improves), the worst run first; optimize a metric that improves as "
+                "monitor does, or monitor one that improves as this one does"
+            )
+        unset = " (monitor_mode follows monitor when left unset)" if mode_key == "monitor_mode" else ""
+        raise ConfigError(
+            f"{key}={metric} improves as it {way}, but {mode_key}={mode} would keep its worst value as the best; "
+            f"set {mode_key}={wanted}{unset}"
+        )
 
 
 def validated_metrics(cfg: DictConfig) -> list[str]:
