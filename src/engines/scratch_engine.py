@@ -171,6 +171,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int, 
         test_time_flip=cfg.module.test_time_flip,
         test_time_shift=cfg.module.test_time_shift,
         stop_on_non_finite=bool(callbacks.get("stop_on_non_finite")),
+        log_every_n_steps=trainer.get("log_every_n_steps", 50),  # Lightning's default
     )
 
 

@@ -26,7 +26,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MetricCollection
 
-from src.callbacks.stop_on_non_finite import diverged_message, find_non_finite
+from src.callbacks.stop_on_non_finite import NonFiniteWatch, diverged_message
 from src.engines.distributed import all_reduce_sum, barrier
 from src.errors import DivergedError, RunInterruptedError
 from src.training.batch_limits import batch_limit
@@ -66,7 +66,8 @@ class LoopSettings:
     val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
     test_time_shift: int = 0  # ... and for the views translated by this many pixels
-    stop_on_non_finite: bool = True  # check loss and gradients every step (one host sync per step)
+    stop_on_non_finite: bool = True  # watch loss and gradients every step, read every log_every_n_steps (one sync)
+    log_every_n_steps: int = 50  # 0: read the non-finite watch at epoch boundaries only
 
 
 @dataclass
@@ -165,6 +166,7 @@ class ScratchTrainer:
         self.on_validated = on_validated
         self.rank, self.world_size = rank, world_size
         self.amp = MixedPrecision(settings.precision, device)
+        self.watch = NonFiniteWatch(settings.precision)
         self.epoch, self.global_step = 0, 0
         self.best_score: float | None = None
         self.best_path: Path | None = None
@@ -265,14 +267,18 @@ class ScratchTrainer:
                     self.global_step += 1
                     if state.schedule is not None and state.schedule["interval"] == "step":
                         state.schedule["scheduler"].step()
+                    if s.log_every_n_steps and self.global_step % s.log_every_n_steps == 0:
+                        self._stop_if_diverged(state)
                 loss_sum += loss.detach().double() * len(x)
                 count += len(x)
                 state.train_metrics.update(state.objective.to_predictions(outputs.detach().float()), y)
                 advance()
                 if window.ends and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
+                    self._stop_if_diverged(state)
                     saved = {"loader": loader.state_dict(), "metrics": state.train_metrics.state_dict()}
                     partial = {**saved, "loss_sum": loss_sum, "count": count}
                     self._interrupt(stop, {**self._checkpoint(state), "partial_epoch": partial})
+        self._stop_if_diverged(state)
         return self._epoch_result("train", loss_sum, count, state.train_metrics)
 
     def _window(self, index: int, total: int, state: FitState) -> Accumulation:
@@ -281,15 +287,22 @@ class ScratchTrainer:
         return Accumulation(size, index % size == 0, ends, lambda loss: self._before_step(state, loss))
 
     def _before_step(self, state: FitState, loss: torch.Tensor) -> None:
-        """Stop on a non-finite loss or gradient (callbacks.stop_on_non_finite); clip (trainer.gradient_clip_val)."""
+        """Watch for a non-finite loss or gradient (callbacks.stop_on_non_finite) without waiting for the device;
+        clip (trainer.gradient_clip_val)."""
         s = self.settings
-        found = find_non_finite(loss, state.model.named_parameters(), s.precision) if s.stop_on_non_finite else None
-        if found is not None:
-            lr = state.optimizer.param_groups[0]["lr"]
-            raise DivergedError(diverged_message(*found, self.global_step, self.epoch, lr, s.precision))
+        if s.stop_on_non_finite:
+            self.watch.observe(loss, state.model.named_parameters(), self.global_step)
         if s.gradient_clip_val:
             self.amp.unscale(state.optimizer)  # clip the true gradients, not the loss-scaled ones
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
+
+    def _stop_if_diverged(self, state: FitState) -> None:
+        """The one host read of the non-finite watch: at logging and epoch boundaries, before any checkpoint."""
+        found = self.watch.first_non_finite()
+        if found is not None:
+            what, value, step = found
+            lr = state.optimizer.param_groups[0]["lr"]
+            raise DivergedError(diverged_message(what, value, step, self.epoch, lr, self.settings.precision))
 
     def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, judged: bool) -> None:
         """``judged``: the metric a plateau schedule follows is this epoch's."""
