@@ -38,7 +38,7 @@ switches=(
   "optimizer.fused=false"
   "trainer.benchmark=false"
   "data.val_size=2000"  # 2,000 training images held out, validated once at the end
-  "callbacks.stop_on_non_finite={_target_:src.callbacks.StopOnNonFinite}"  # one host read per logging interval
+  "callbacks.stop_on_non_finite={_target_:src.callbacks.StopOnNonFinite}"  # one host read per 100 steps
 )
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi: no GPU?"

@@ -45,15 +45,14 @@ def test_speedrun_steps_read_nothing_on_the_host(tmp_path: Path, engine: str) ->
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_default_callbacks_read_the_non_finite_watch_once_per_logging_interval_not_every_step(
-    tmp_path: Path, engine: str
-) -> None:
+def test_the_non_finite_watch_is_read_once_per_check_interval_not_every_step(tmp_path: Path, engine: str) -> None:
     overrides = [
         f"engine={engine}",
         "data=xor_clouds",
         "data.batch_size=8",
         "paths.log_dir=" + str(tmp_path / "logs"),
         "trainer.accelerator=cpu",
+        "callbacks.stop_on_non_finite.check_every_n_steps=10",
     ]
     per_step, sites = host_reads_per_step(overrides, tmp_path, short=2, long=12)  # steps 3-12: one read, at 10
     assert per_step == pytest.approx(0.1) and [site.split()[-1] for site in sites] == ["first_non_finite"]

@@ -29,7 +29,7 @@ def diverged_message(what: str, value: float, step: int, epoch: int, lr: float, 
 
 class NonFiniteWatch:
     """The first step whose loss or gradients were not finite, recorded on the device without a host sync; reading
-    it (:meth:`first_non_finite`) is the one sync, which the engines do at logging and epoch boundaries only, so a
+    it (:meth:`first_non_finite`) is the one sync, which the engines do every so many steps and at epoch ends, so a
     step never waits for the one before it. float16 training skips steps with overflowing gradients by design (the
     loss scaler), so there only the loss is watched."""
 
@@ -65,10 +65,14 @@ class NonFiniteWatch:
 
 
 class StopOnNonFinite(L.Callback):
-    """Raise :class:`DivergedError` at the first logging or epoch boundary after a NaN or infinite loss or gradient,
-    naming the step; every checkpoint is written after such a boundary, so none holds the diverged weights."""
+    """Raise :class:`DivergedError` within ``check_every_n_steps`` steps of a NaN or infinite loss or gradient, or at
+    the end of its epoch, naming the step; checkpoints are written after such a check, so none holds the diverged
+    weights. One host read per check: 0 (epoch ends only) makes it none per step."""
 
-    def __init__(self) -> None:
+    def __init__(self, check_every_n_steps: int = 100) -> None:
+        if check_every_n_steps < 0:
+            raise ValueError(f"check_every_n_steps must be >= 0, got {check_every_n_steps}")
+        self.check_every_n_steps = check_every_n_steps
         self.loss: torch.Tensor | None = None
         self.watch: NonFiniteWatch | None = None
 
@@ -83,7 +87,7 @@ class StopOnNonFinite(L.Callback):
         self.watch.observe(self.loss, pl_module.named_parameters(), trainer.global_step)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
-        every = trainer.log_every_n_steps  # 0: at epoch boundaries only
+        every = self.check_every_n_steps
         if every and trainer.global_step % every == 0:
             self._stop_if_diverged(trainer)
 

@@ -77,7 +77,7 @@ def callback_reads(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         },
         "save_on_interrupt": {"dirpath": checkpoints},
         "early_stopping": {**followed, "patience": ANY, "min_delta": ANY},
-        "stop_on_non_finite": {},
+        "stop_on_non_finite": {"check_every_n_steps": ANY},
         "lr_monitor": {"logging_interval": "epoch"},
         "progress_bar": {},
         "model_summary": {},
@@ -171,7 +171,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int, 
         test_time_flip=cfg.module.test_time_flip,
         test_time_shift=cfg.module.test_time_shift,
         stop_on_non_finite=bool(callbacks.get("stop_on_non_finite")),
-        log_every_n_steps=trainer.get("log_every_n_steps", 50),  # Lightning's default
+        non_finite_every_n_steps=(callbacks.get("stop_on_non_finite") or {}).get("check_every_n_steps", 100),
     )
 
 

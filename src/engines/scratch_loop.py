@@ -66,8 +66,8 @@ class LoopSettings:
     val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
     test_time_shift: int = 0  # ... and for the views translated by this many pixels
-    stop_on_non_finite: bool = True  # watch loss and gradients every step, read every log_every_n_steps (one sync)
-    log_every_n_steps: int = 50  # 0: read the non-finite watch at epoch boundaries only
+    stop_on_non_finite: bool = True  # watch loss and gradients every step without a sync
+    non_finite_every_n_steps: int = 100  # read the watch (one sync) this often and at epoch ends; 0: epoch ends only
 
 
 @dataclass
@@ -267,7 +267,7 @@ class ScratchTrainer:
                     self.global_step += 1
                     if state.schedule is not None and state.schedule["interval"] == "step":
                         state.schedule["scheduler"].step()
-                    if s.log_every_n_steps and self.global_step % s.log_every_n_steps == 0:
+                    if s.non_finite_every_n_steps and self.global_step % s.non_finite_every_n_steps == 0:
                         self._stop_if_diverged(state)
                 loss_sum += loss.detach().double() * len(x)
                 count += len(x)
@@ -297,7 +297,7 @@ class ScratchTrainer:
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
 
     def _stop_if_diverged(self, state: FitState) -> None:
-        """The one host read of the non-finite watch: at logging and epoch boundaries, before any checkpoint."""
+        """The one host read of the non-finite watch: every so many steps and at epoch ends, before any checkpoint."""
         found = self.watch.first_non_finite()
         if found is not None:
             what, value, step = found
