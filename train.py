@@ -22,6 +22,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
@@ -30,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.config import builders
-from src.config.checks import check_batch_counts, check_config, check_free_space, check_writable
+from src.config.checks import check_batch_counts, check_config, check_free_space, check_writable, uses_cuda
 from src.config.open_arguments import open_arguments
 from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
@@ -108,6 +109,8 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             record.update({key: found.reuse[key] for key in REUSED_FIELDS}, reused_from=str(found.reuse_dir))
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
 
+        if uses_cuda(str(cfg.trainer.get("accelerator", "auto"))):
+            torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
         builders.set_up_data(datamodule)  # not for a reused result, which reads no data
         check_batch_counts(cfg, datamodule)
         L.seed_everything(cfg.seed, workers=True)

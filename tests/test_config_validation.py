@@ -53,6 +53,7 @@ MALFORMED = [
     ("engine=keras", r"^engine='keras' is not an engine; choose one of \['lightning', 'scratch'\]$"),
     ("trainer.precision=8", r"^trainer.precision='8' is not a precision; choose one of"),
     ("monitor_mode=up", r"^monitor_mode must be 'min' or 'max', got 'up'$"),
+    ("float32_matmul_precision=low", r"^float32_matmul_precision='low' is not one; choose one of \('highest', 'high', 'medium'\)$"),  # noqa: E501
     ("resume=maybe", r"^resume='maybe' is not a resume mode; choose auto, never or null"),
     ("monitor=val/accuracy", r"^monitor='val/accuracy' is not a metric this run logs; choose one of \['val/loss', "),
     ("scheduler=plateau trainer.check_val_every_n_epoch=2", r"scheduler.monitor=val/loss every epoch, but trainer"),

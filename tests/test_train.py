@@ -210,3 +210,9 @@ def test_compile_compiles_in_place_and_keeps_checkpoint_keys(make_cfg) -> None:
     assert build_model(make_cfg("model=mlp", "data=xor", "model.compile=reduce-overhead"))._compiled_call_impl
     with pytest.raises(ConfigError, match=r"model.compile=fast is not a mode; use false, true or one of \('default'"):
         build_model(make_cfg("model=mlp", "data=xor", "model.compile=fast"))
+
+
+def test_float32_matmul_precision_is_left_at_full_float32_on_the_cpu(make_cfg) -> None:
+    # TF32 (float32_matmul_precision=high) is for CUDA runs; on the CPU it would change the numbers engines compare.
+    train(make_cfg("float32_matmul_precision=medium", *FAST))
+    assert torch.get_float32_matmul_precision() == "highest"

@@ -24,6 +24,7 @@ from src.training.batch_limits import batch_limit
 log = logging.getLogger(__name__)
 RESUME_MODES = ("auto", "never")  # resume=...; unset: auto for sweep jobs only (src/runs/resume.py)
 
+MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision's
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32", "16", "bf16")
 
 
@@ -91,6 +92,10 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     for key in ("ckpt_path", "init_weights"):
         if cfg.get(key) and not Path(cfg[key]).is_file():
             raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")
+    if cfg.float32_matmul_precision not in MATMUL_PRECISIONS:
+        raise ConfigError(
+            f"float32_matmul_precision={cfg.float32_matmul_precision!r} is not one; choose one of {MATMUL_PRECISIONS}"
+        )
     if cfg.get("resume") not in (None, *RESUME_MODES):
         raise ConfigError(f"resume={cfg.resume!r} is not a resume mode; choose auto, never or null (sweeps only)")
     if cfg.monitor_mode not in ("min", "max"):
