@@ -46,8 +46,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 date -u +%Y-%m-%dT%H:%MZ
 
 tta() {
-  "$python" -m benchmarks.time_to_accuracy paths.data_dir="$data" trainer.accelerator="$accelerator" "${quick[@]}" "$@" \
-    "${extra[@]}"
+  "$python" -m benchmarks.time_to_accuracy paths.data_dir="$data" trainer.accelerator="$accelerator" "${extra[@]}" \
+    "${quick[@]}" "$@"  # last: --each takes every argument after it
 }
 for part in "${parts[@]}"; do
   echo "=== $part"
@@ -61,10 +61,9 @@ for part in "${parts[@]}"; do
         tta experiment=cifar10_speedrun --seeds "$seeds" --target 94 model.compile=true
       fi ;;
     switches)
-      for switch in "${switches[@]}"; do
-        # shellcheck disable=SC2086  # a switch may be several overrides, none with spaces inside
-        tta experiment=cifar10_speedrun --seeds "$switch_seeds" --target 94 $switch
-      done ;;
+      each=()
+      for switch in "${switches[@]}"; do each+=("$switch ${extra[*]}"); done  # EXTRA wins over a switch
+      tta experiment=cifar10_speedrun --seeds "$switch_seeds" --target 94 --each "${each[@]}" ;;
     overhead)
       "$python" -m benchmarks.engine_epoch_time --data-dir "$data" --experiments cifar10_speedrun mnist_speedrun \
         "${epochs[@]}" --extra trainer.accelerator="$accelerator" "${extra[@]}"

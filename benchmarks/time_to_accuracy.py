@@ -11,6 +11,8 @@ checks, model build, run records).
     python -m benchmarks.time_to_accuracy experiment=cifar10_speedrun paths.data_dir=/root/data model.compile=true
     python -m benchmarks.time_to_accuracy experiment=cifar10_cpu paths.data_dir=../data --seeds 3 --warmup 0 \
         --target 90 --threshold 85
+    python -m benchmarks.time_to_accuracy experiment=cifar10_speedrun --seeds 2 --each "module.test_time_shift=0" \
+        "model.channels_last=false"                             # one switch undone at a time, one warm-up for all
     python -m benchmarks.time_to_accuracy --quick --seeds 2 experiment=mnist_speedrun paths.data_dir=../data \
         trainer.accelerator=cpu trainer.precision=32-true       # a smoke test on a CPU: the numbers mean nothing
 """
@@ -121,6 +123,12 @@ def main() -> None:
     parser.add_argument("--target", type=float, help="test accuracy in percent to count runs against, e.g. 94")
     parser.add_argument("--threshold", type=float, help="val/acc in percent whose first time to report, e.g. 85")
     parser.add_argument("--quick", action="store_true", help="a few batches per run: a smoke test, not a measurement")
+    parser.add_argument(
+        "--each",
+        nargs="+",
+        metavar="OVERRIDES",
+        help='variants timed one after another, each a quoted group of overrides ("a=1 b=2"), after one warm-up',
+    )
     args = parser.parse_intermixed_args()  # overrides may come before or after the flags
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
@@ -130,23 +138,33 @@ def main() -> None:
     overrides = [*args.overrides, *(QUICK if args.quick else [])]
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    variants = [variant.split() for variant in args.each] if args.each else [[]]
     with tempfile.TemporaryDirectory() as tmp:
-        if args.threshold is not None and validates_nothing(compose_run(overrides, Path(tmp) / "check")):
-            parser.error("--threshold times val/acc, but this recipe holds out no validation images (data.val_size=0)")
-        warmups = [timed_run(overrides, args.first_seed, Path(tmp) / f"warmup{i}") for i in range(args.warmup)]
-        runs = [timed_run(overrides, seed, Path(tmp) / f"seed{seed}", args.threshold) for seed in seeds]
+        for index, variant in enumerate(variants):
+            tried = [*overrides, *variant]
+            where = Path(tmp) / f"variant{index}"
+            if args.threshold is not None and validates_nothing(compose_run(tried, where / "check")):
+                parser.error("--threshold times val/acc, but this recipe holds out no validation images (val_size=0)")
+            warm = range(args.warmup if index == 0 else 0)  # one warm-up pays the one-off costs for every variant
+            warmups = [timed_run(tried, args.first_seed, where / f"warmup{i}") for i in warm]
+            runs = [timed_run(tried, seed, where / f"seed{seed}", args.threshold) for seed in seeds]
+            print_report(tried, warmups, runs, args.threshold, args.target)
 
+
+def print_report(
+    overrides: list[str], warmups: list[Run], runs: list[Run], threshold: float | None, target: float | None
+) -> None:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name()
     table = Table(title=f"Time to accuracy: {' '.join(overrides)}", caption=f"{device}, torch {torch.__version__}")
     columns = ["seed", "test acc (%)", "fit + test (s)", "whole run (s)"]
-    if args.threshold is not None:
-        columns.append(f"val/acc >= {args.threshold:g}% after (s)")
+    if threshold is not None:
+        columns.append(f"val/acc >= {threshold:g}% after (s)")
     for column in columns:
         table.add_column(column, justify="right")
     rows = [(f"{run.seed} (warm-up)", run) for run in warmups] + [(str(run.seed), run) for run in runs]
     for label, run in rows:
         cells = [label, f"{100 * run.accuracy:.2f}", f"{run.engine_seconds:.3f}", f"{run.total_seconds:.3f}"]
-        if args.threshold is not None:
+        if threshold is not None:
             cells.append("never" if run.threshold_seconds is None else f"{run.threshold_seconds:.1f}")
         table.add_row(*cells)
     table.add_section()
@@ -157,7 +175,7 @@ def main() -> None:
         mean_std([run.engine_seconds for run in runs]),
         mean_std([run.total_seconds for run in runs]),
     ]
-    if args.threshold is not None:
+    if threshold is not None:
         reached_at = [run.threshold_seconds for run in runs if run.threshold_seconds is not None]
         summary.append(mean_std(reached_at) if len(reached_at) == len(runs) else f"{len(reached_at)}/{len(runs)} runs")
     table.add_row(*summary)
@@ -166,9 +184,9 @@ def main() -> None:
     if warmups:
         extra = warmups[0].total_seconds - statistics.mean(run.total_seconds for run in runs)
         console.print(f"one-off start-up cost (warm-up run minus a timed run): {extra:.3f} s")
-    if args.target is not None:
-        reached = sum(accuracy >= args.target for accuracy in accuracies)
-        console.print(f"{reached}/{len(runs)} runs reached {args.target:.2f}% test accuracy")
+    if target is not None:
+        reached = sum(accuracy >= target for accuracy in accuracies)
+        console.print(f"{reached}/{len(runs)} runs reached {target:.2f}% test accuracy")
 
 
 if __name__ == "__main__":
