@@ -14,6 +14,7 @@ from omegaconf import DictConfig, open_dict
 
 from src.config.compose import compose_run
 from src.config.resolvers import PROJECT_ROOT, register_resolvers
+from src.datamodules.fake_files import write_cifar10, write_mnist
 
 CONFIG_DIR = str(PROJECT_ROOT / "configs")
 
@@ -43,6 +44,15 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_train_config(list(overrides), tmp_path / f"run{next(counter)}")
 
     return make
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny MNIST and CIFAR-10 files in the official formats (60 images each, none of the official checksums)."""
+    data = tmp_path_factory.mktemp("data")
+    write_mnist(data)
+    write_cifar10(data)
+    return data
 
 
 def read_result(cfg: DictConfig) -> dict[str, Any]:

@@ -10,21 +10,12 @@ from pathlib import Path
 import pytest
 
 from src.config.resolvers import PROJECT_ROOT
-from src.datamodules.fake_files import write_cifar10, write_mnist
 
 GPU_TABLE_PARTS = ["speedruns", "switches", "overhead", "precision", "long"]
 # The fakes hold 60 images per data set, none of the official checksums.
 ON_FAKE_DATA = "data.verify_checksums=false data.val_size=10 data.batch_size=8 data.eval_batch_size=8"
 # Every command's decoded-data cache goes under the test's own directory.
 NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-\d+\.\d+")
-
-
-@pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("data")
-    write_mnist(data)
-    write_cifar10(data)
-    return data
 
 
 def assert_ran_cleanly(done: subprocess.CompletedProcess) -> str:

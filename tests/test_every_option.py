@@ -11,7 +11,6 @@ from omegaconf import DictConfig, open_dict
 
 from src.config.compose import compose_run
 from src.config.resolvers import PROJECT_ROOT
-from src.datamodules.fake_files import write_cifar10, write_mnist
 from src.errors import ConfigError
 from tests.conftest import read_result
 from train import train
@@ -97,14 +96,6 @@ FEW_BATCHES = [
     "trainer.limit_val_batches=1",
     "trainer.limit_test_batches=1",
 ]
-
-
-@pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("data")
-    write_mnist(data)
-    write_cifar10(data)
-    return data
 
 
 def compose(overrides: list[str], run_dir: Path) -> DictConfig:
