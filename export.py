@@ -57,6 +57,8 @@ def check_settings(cfg: DictConfig) -> Path:
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance > 0:
         raise ConfigError(f"tolerance={tolerance!r} must be a number > 0, e.g. tolerance=1e-4")
     path = Path(cfg.output) if cfg.output else Path(ckpt_path).resolve().parent.parent / "model.onnx"
+    if path.is_dir():
+        raise ConfigError(f"output={path} is a folder; name the file to write in it, e.g. output={path / 'model.onnx'}")
     check_writable(path.parent, what="the output folder", fix="set output= to a path in a writable folder")
     return path
 

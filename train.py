@@ -118,7 +118,7 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
         check_free_space(output_dir, net)
         if resumed_from:
-            check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"))
+            check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"), cfg.engine)
         if cfg.init_weights:
             load_net_weights(cfg.init_weights, net)
         result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from, ready=lambda: _show_config(cfg))

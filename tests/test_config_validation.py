@@ -100,6 +100,11 @@ MALFORMED = [
     # what this machine or file system cannot do
     ("trainer.precision=16-true", r"needs a GPU; on the CPU use 32-true or bf16-mixed$"),
     pytest.param("trainer.accelerator=gpu", r"no CUDA GPU is visible; use trainer=cpu", marks=NEEDS_NO_GPU),
+    ("trainer.accelerator=tpu", r"^trainer.accelerator=tpu cannot run here; choose one of \['auto', 'cpu', 'gpu', 'cuda', 'mps'\]$"),  # noqa: E501
+    ("trainer.strategy=ddp_spawn", r"^trainer.strategy=ddp_spawn runs the training in processes whose results never reach this one \(no metrics, no record\); use trainer=ddp"),  # noqa: E501
+    ("trainer.num_nodes=2", r"^trainer.num_nodes=2 without MASTER_ADDR, MASTER_PORT, NODE_RANK set: the run would wait forever for the other machines"),  # noqa: E501
+    ("optimizer.betas=[0.9]", r"^optimizer: torch.optim.Adam refuses these settings \(list index out of range"),
+    ("optimizer=sgd optimizer.nesterov=true optimizer.momentum=0", r"^optimizer: torch.optim.SGD refuses these settings \(Nesterov momentum requires a momentum and zero dampening\); check optimizer.\*$"),  # noqa: E501
     ("ckpt_path=/nonexistent/last.ckpt", r"^ckpt_path=/nonexistent/last.ckpt is not a file"),
     ("init_weights=/nonexistent/last.ckpt", r"^init_weights=/nonexistent/last.ckpt is not a file"),
 ]  # fmt: skip
@@ -184,6 +189,15 @@ def test_a_fraction_of_the_batches_rounds_down_in_both_engines(make_cfg, engine:
     cfg = make_cfg(f"engine={engine}", "trainer.max_epochs=1", "trainer.limit_train_batches=0.3", "logger=none")
     train(cfg)
     assert read_result(cfg)["global_step"] == 7  # 0.3 of 25 batches, as Lightning counts it
+
+
+def test_lightning_refuses_to_continue_a_scratch_checkpoint_and_says_how_to_use_it(make_cfg) -> None:
+    first = make_cfg("engine=scratch", "trainer.max_epochs=1", "logger=none")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError, match=rf"^{last} was written by engine=scratch, and Lightning cannot continue it"):
+        train(make_cfg("engine=lightning", f"ckpt_path={last}", "trainer.max_epochs=2"))
+    train(make_cfg("engine=lightning", f"init_weights={last}", "trainer.max_epochs=1", "logger=none"))  # the way
 
 
 def test_checkpoint_past_max_epochs_is_refused_before_training(make_cfg) -> None:

@@ -223,6 +223,11 @@ def test_export_checks_its_settings_before_exporting(trained_run: Path, tmp_path
     assert not list(trained_run.parent.parent.glob("*.onnx")) and not list(trained_run.parent.parent.glob(".*"))
 
 
+def test_export_to_an_existing_folder_is_refused_naming_a_file_in_it(trained_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=rf"^output={tmp_path} is a folder; name the file to write in it, e.g. "):
+        export(tool_config("export", tmp_path / "out", f"ckpt_path={trained_run}", f"output={tmp_path}"))
+
+
 def test_export_into_a_new_folder_makes_it_and_an_unusable_one_is_refused(trained_run: Path, tmp_path: Path) -> None:
     target = tmp_path / "new" / "folder" / "net.onnx"
     export(tool_config("export", tmp_path / "out", f"ckpt_path={trained_run}", f"output={target}", "samples=8"))

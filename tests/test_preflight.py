@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from src.config.preflight import command_line_problems
+from src.config.resolvers import PROJECT_ROOT
 
 
 @pytest.fixture
@@ -83,3 +84,12 @@ def test_options_only_hydra_can_enumerate_or_find_are_left_to_it(config_dir: Pat
     assert command_line_problems(["hydra.searchpath=[file:///elsewhere]", "model=other"], config_dir) == []
     assert command_line_problems(["--config-path", "/elsewhere", "model=other"], config_dir) == []
     assert command_line_problems(["model=other"], config_dir) != []  # the same option, checked without them
+
+
+def test_a_group_set_to_null_points_at_none_or_lists_the_options(config_dir: Path) -> None:
+    options = ", ".join(sorted(p.stem for p in (config_dir / "model").glob("*.yaml")))
+    expected = f"model=null is not an option of model; pick one of {options}"
+    assert command_line_problems(["model=null"], config_dir) == [expected]
+    assert command_line_problems(["logger=null"], PROJECT_ROOT / "configs") == [
+        "logger=null is not an option of logger; logger=none turns it off"
+    ]

@@ -22,6 +22,20 @@ HINT = "set it back, or run it with engine=lightning$"
         (["+callbacks.early_stopping.stopping_threshold=0.1"], r"^callbacks.early_stopping.stopping_threshold=0.1 is"),
         (["callbacks.model_checkpoint.filename=best"], rf"^callbacks.model_checkpoint.filename=best is not .*; {HINT}"),
         (["trainer.deterministic=maybe"], r"^trainer.deterministic='maybe' must be true, false or warn$"),
+        # settings the loop would otherwise run silently as something else: float32, one process, plain DDP
+        (
+            ["trainer.precision=bf16-true"],
+            r"^trainer.precision=bf16-true is not implemented by engine=scratch \(it runs 32-true, 16-mixed, bf16",
+        ),
+        (["trainer.precision=64-true"], r"^trainer.precision=64-true is not implemented by engine=scratch"),
+        (
+            ["trainer.devices=2"],
+            r"^trainer.devices=2 trainer.num_nodes=1 does not match the 1 process\(es\) torchrun started",
+        ),
+        (
+            ["trainer.strategy=deepspeed"],
+            r"^trainer.strategy=deepspeed is not implemented by engine=scratch \(it runs DDP under torchrun\)",
+        ),
         (["callbacks.lr_monitor.logging_interval=step"], r"^callbacks.lr_monitor.logging_interval=step is not"),
         (
             ["callbacks=speedrun"],

@@ -3,12 +3,14 @@
 import difflib
 import logging
 import math
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 from torchmetrics import MetricCollection
@@ -18,7 +20,7 @@ from src.config.builders import build_objective
 from src.config.schema import check_schema
 from src.config.suggest import config_keys
 from src.datamodules.base import TensorDataModule
-from src.errors import ConfigError
+from src.errors import ConfigError, one_line
 from src.training.batch_limits import batch_limit
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,33 @@ PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-t
 def uses_cuda(accelerator: str) -> bool:
     """Whether ``trainer.accelerator`` puts the run on a CUDA GPU."""
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")  # the ones this template's environment can run
+
+
+def check_devices(trainer: DictConfig) -> None:
+    """Device settings that would hang or end in a traceback: an accelerator without its package (tpu), Lightning's
+    spawned DDP (its processes return nothing to this one: no metrics, no record), several machines without the
+    variables that tell each where the others are (it would wait forever)."""
+    accelerator, strategy = str(trainer.get("accelerator", "auto")), str(trainer.get("strategy", "auto"))
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator={accelerator} cannot run here; choose one of {list(ACCELERATORS)}")
+    if strategy.startswith("ddp_spawn") or strategy.startswith("ddp_notebook"):
+        raise ConfigError(
+            f"trainer.strategy={strategy} runs the training in processes whose results never reach this one (no "
+            "metrics, no record); use trainer=ddp, which starts the processes as scripts"
+        )
+    nodes = trainer.get("num_nodes", 1)
+    rendezvous = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK")
+    missing = [name for name in rendezvous if name not in os.environ]
+    launched = any(name in os.environ for name in ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"))  # SLURM or torchrun
+    if nodes != 1 and missing and not launched:
+        raise ConfigError(
+            f"trainer.num_nodes={nodes} without {', '.join(missing)} set: the run would wait forever for the other "
+            "machines; set MASTER_ADDR, MASTER_PORT and NODE_RANK on every machine (README: several machines), "
+            "or submit with hydra/launcher=slurm"
+        )
 
 
 def check_precision(accelerator: str, precision: str) -> None:
@@ -87,6 +116,7 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     check_schema(cfg)
     if cfg.engine not in engines:
         raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
+    check_devices(cfg.trainer)
     check_precision(str(cfg.trainer.get("accelerator", "auto")), str(cfg.trainer.get("precision", "32-true")))
     check_test_time_augmentation(cfg)
     for key in ("ckpt_path", "init_weights"):
@@ -108,10 +138,21 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
             f"trainer.check_val_every_n_epoch={every} validates {cadence}; set it to 1 or pick a scheduler "
             "that needs no metric (step, cosine, onecycle)"
         )
+    check_optimizer(cfg.optimizer)
     check_metric_names(cfg)
     check_metric_directions(cfg)
     check_loop_limits(cfg)
     check_added_keys(cfg)
+
+
+def check_optimizer(optimizer: DictConfig) -> None:
+    """The optimizer built once on a stand-in parameter: a value it refuses (``optimizer.betas=[0.9]``) is one line
+    now, not a traceback when Lightning builds it at the start of fitting."""
+    try:
+        instantiate(optimizer)([nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError, IndexError, KeyError) as err:
+        target = str(optimizer.get("_target_"))
+        raise ConfigError(f"optimizer: {target} refuses these settings ({one_line(err)}); check optimizer.*") from None
 
 
 def check_added_keys(cfg: DictConfig) -> None:

@@ -67,6 +67,12 @@ def _problem_of(group: str, option: str, config_dirs: list[Path]) -> str | None:
     return None
 
 
+def _null_problem(group: str, config_dirs: list[Path]) -> str:
+    options = sorted({p.stem for config_dir in config_dirs for p in (config_dir / group).glob("*.yaml")})
+    off = f"{group}=none turns it off" if "none" in options else f"pick one of {', '.join(options)}"
+    return f"{group}=null is not an option of {group}; {off}"
+
+
 def user_config_dirs(args: list[str]) -> list[Path]:
     """The directories ``--config-dir DIR`` (``-cd DIR``, ``--config-dir=DIR``) adds to Hydra's search path."""
     dirs = []
@@ -93,5 +99,8 @@ def command_line_problems(args: list[str], config_dir: Path) -> list[str]:
         group = override.key_or_group
         if override.is_delete() or group.startswith("hydra") or not any((d / group).is_dir() for d in config_dirs):
             continue  # hydra/...: Hydra's own groups, whose options plugins add (hydra/launcher=joblib)
+        if override.value() is None:  # Hydra answers group=null with a traceback
+            problems.append(_null_problem(group, config_dirs))
+            continue
         problems += [p for option in _chosen(override) if (p := _problem_of(group, option, config_dirs)) is not None]
     return problems

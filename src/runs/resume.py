@@ -134,11 +134,17 @@ def find_resumption(search_root: Path, mine: Fingerprint, own: Run | None, other
 
 
 def check_resumable(
-    path: str | Path, net: nn.Module, make_optimizer: Callable[..., Optimizer], max_epochs: int | None
+    path: str | Path, net: nn.Module, make_optimizer: Callable[..., Optimizer], max_epochs: int | None, engine: str
 ) -> None:
     """Refuse a checkpoint that cannot continue this run, before any training: unreadable, another model, another
-    optimizer (whose saved state would not fit), or already past this run's last epoch."""
+    optimizer (whose saved state would not fit), already past this run's last epoch, or written by the scratch
+    loop for Lightning to continue (its loops' state is not in it)."""
     checkpoint = load_net_weights(path, net)
+    if engine == "lightning" and "pytorch-lightning_version" not in checkpoint:
+        raise ConfigError(
+            f"{path} was written by engine=scratch, and Lightning cannot continue it (it holds none of Lightning's "
+            f"loop state); resume it with engine=scratch, or start from its weights with init_weights={path}"
+        )
     if max_epochs is not None and max_epochs >= 0 and checkpoint["epoch"] > max_epochs:
         raise ConfigError(
             f"{path} was saved at epoch {checkpoint['epoch']}, past trainer.max_epochs={max_epochs}: this run would "
