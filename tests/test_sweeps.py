@@ -192,6 +192,16 @@ def test_report_of_a_folder_that_holds_no_sweep_exits_non_zero_and_writes_nothin
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_job"]
 
 
+def test_report_of_a_folder_of_single_runs_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("[]\n")
+    command = [sys.executable, "-m", "src.report", str(tmp_path)]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"{tmp_path} holds single runs, not a sweep (no multirun.yaml)" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_report_lists_a_job_whose_record_is_corrupt_by_name_and_reports_the_rest(xor_sweep: Path, tmp_path) -> None:
     copy = tmp_path / xor_sweep.name
     shutil.copytree(xor_sweep, copy)

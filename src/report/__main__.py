@@ -26,6 +26,11 @@ def main() -> None:
         parser.error(f"{sweep_dir} is not a directory")
     if not has_jobs(sweep_dir):
         parser.error(f"{sweep_dir} holds no sweep: none of its folders is a job (with .hydra/overrides.yaml)")
+    if not (sweep_dir / "multirun.yaml").is_file():  # Hydra writes it in every multirun's folder
+        parser.error(
+            f"{sweep_dir} holds single runs, not a sweep (no multirun.yaml): a report ranks the jobs of one sweep; "
+            "pass a folder of logs/train/multiruns/"
+        )
     jobs = build_report(sweep_dir)
     table = Table(title=f"{len(jobs)} jobs in {sweep_dir}")
     for column in ("job", "overrides", "status", jobs[0].metric if jobs else "metric"):
