@@ -280,6 +280,20 @@ def test_unwritable_log_dir_is_one_line_before_hydra_creates_the_run_directory(t
     assert capsys.readouterr().err.startswith(f"Error: cannot write the run directory {run_dir}: Not a directory")
 
 
+def test_a_run_dir_holding_something_else_is_refused_before_hydra_writes_into_it(tmp_path: Path, capsys) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "config.yaml").write_text("mine: true\n")
+    with pytest.raises(SystemExit) as stop:
+        CheckOutputDir().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(tmp_path)}}}))
+    assert stop.value.code == 1
+    assert capsys.readouterr().err == (
+        f"Error: hydra.run.dir={tmp_path} already holds checkpoints, config.yaml, and is not a run of this template "
+        "(no result.json): a run would overwrite them; pick a new or empty directory\n"
+    )
+    (tmp_path / "result.json").write_text("{}")  # a run of the template: continued or reused in place
+    CheckOutputDir().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(tmp_path)}}}))
+
+
 def test_too_little_disk_space_is_refused_at_start(make_cfg, monkeypatch) -> None:
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 10, 10))
     cfg = make_cfg(*RUN)
