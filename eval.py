@@ -8,10 +8,19 @@ import gc
 
 gc.disable()  # until the imports are done: src/utils/fast_start.py says why
 
+import sys
+
+from src.config.preflight import answer_with_hydra, answered_by_hydra, missing_checkpoint_argument
+
+if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]):
+    answer_with_hydra(lambda cfg: None, "eval")  # --help, --cfg, --info: no run, so none of the heavy imports
+if __name__ == "__main__" and (problem := missing_checkpoint_argument(sys.argv[1:], "eval.py")) is not None:
+    print(problem, file=sys.stderr)  # before the heavy imports, and before Hydra makes a run directory
+    raise SystemExit(1)
+
 import csv
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -23,7 +32,7 @@ from omegaconf import DictConfig, open_dict
 from src.config.checks import check_test_time_augmentation
 from src.config.resolvers import register_resolvers
 from src.errors import RunError, exit_on_run_error
-from src.runs.rebuild import load_run_config, missing_checkpoint_argument, rebuild, required_checkpoint
+from src.runs.rebuild import load_run_config, rebuild, required_checkpoint
 from src.tasks import Task
 from src.utils.console import print_metrics, quiet_third_party
 from src.utils.fast_start import imports_done
@@ -119,7 +128,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    if (problem := missing_checkpoint_argument(sys.argv[1:], "eval.py")) is not None:
-        print(problem, file=sys.stderr)
-        raise SystemExit(1)
     main()

@@ -8,8 +8,17 @@ import gc
 
 gc.disable()  # until the imports are done: src/utils/fast_start.py says why
 
-import logging
 import sys
+
+from src.config.preflight import answer_with_hydra, answered_by_hydra, missing_checkpoint_argument
+
+if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]):
+    answer_with_hydra(lambda cfg: None, "export")  # --help, --cfg, --info: no run, so none of the heavy imports
+if __name__ == "__main__" and (problem := missing_checkpoint_argument(sys.argv[1:], "export.py")) is not None:
+    print(problem, file=sys.stderr)  # before the heavy imports, and before Hydra makes a run directory
+    raise SystemExit(1)
+
+import logging
 from pathlib import Path
 
 import hydra
@@ -22,7 +31,7 @@ from omegaconf import DictConfig, open_dict
 from src.config.checks import check_writable
 from src.config.resolvers import register_resolvers
 from src.errors import ConfigError, RunError, exit_on_run_error
-from src.runs.rebuild import load_run_config, missing_checkpoint_argument, rebuild, required_checkpoint
+from src.runs.rebuild import load_run_config, rebuild, required_checkpoint
 from src.utils.console import print_metrics, quiet_third_party
 from src.utils.fast_start import imports_done
 
@@ -122,7 +131,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    if (problem := missing_checkpoint_argument(sys.argv[1:], "export.py")) is not None:
-        print(problem, file=sys.stderr)
-        raise SystemExit(1)
     main()

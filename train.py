@@ -10,12 +10,14 @@ gc.disable()  # until the imports are done: src/utils/fast_start.py says why
 import logging
 import sys
 
-from src.config.preflight import command_line_problems
+from src.config.preflight import answer_with_hydra, answered_by_hydra, command_line_problems
 from src.config.resolvers import PROJECT_ROOT, register_resolvers
 
 if __name__ == "__main__" and (problems := command_line_problems(sys.argv[1:], PROJECT_ROOT / "configs")):
     print("\n".join(problems), file=sys.stderr)  # a mistyped option, refused in a second: before the heavy imports
     raise SystemExit(1)
+if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]):
+    answer_with_hydra(lambda cfg: None, "train")  # --help, --cfg, --info: no run, so none of the heavy imports
 
 from dataclasses import asdict
 from pathlib import Path

@@ -10,6 +10,7 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from src.config.builders import build_datamodule, instantiate_network, set_up_data
+from src.config.preflight import usage
 from src.config.resolvers import register_resolvers
 from src.config.schema import check_schema
 from src.datamodules.readers import DataFileError
@@ -20,22 +21,6 @@ from src.training.checkpoints import load_net_weights
 RUN_KEYS = ("model._target_", "data._target_", "data.task", "data.input_shape", "data.num_outputs", "module._target_")
 # What a run's module and data must agree on: train.py's config sets the first from the second.
 SHARED_WITH_DATA = ("task", "num_outputs")
-
-
-# Hydra's flags that answer without running the script (help, the composed config, its own set-up).
-HYDRA_INFO_FLAGS = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion")
-
-
-def usage(script: str) -> str:
-    return f"usage: python {script} ckpt_path=logs/train/runs/<run>/checkpoints/<epoch_NNN|last>.ckpt"
-
-
-def missing_checkpoint_argument(args: list[str], script: str) -> str | None:
-    """The usage line when a command line that would run eval.py or export.py names no ``ckpt_path``: said before
-    Hydra starts, so no run directory is left behind for a command that did nothing."""
-    named = any(arg.lstrip("+").startswith("ckpt_path=") for arg in args)
-    informs = any(arg.split("=", 1)[0] in HYDRA_INFO_FLAGS for arg in args)
-    return None if named or informs else usage(script)
 
 
 def required_checkpoint(cfg: DictConfig, script: str) -> str:
