@@ -46,8 +46,16 @@ def test_gpu_tables_part_runs_in_quick_mode(part: str, fake_data: Path, tmp_path
             "--workers=0",
         ],
         ["benchmarks.startup", "paths.data_dir={data}", "--repeats=1"],
+        [
+            "benchmarks.step_cost",
+            "--data-dir={data}",
+            "--recipes=headline",
+            "--repeats=1",
+            "--extra",
+            "data.batch_size=4",
+        ],  # noqa: E501
     ],
-    ids=["loader_throughput", "startup"],
+    ids=["loader_throughput", "startup", "step_cost"],
 )
 def test_other_benchmark_runs_in_quick_mode(command: list[str], fake_data: Path, tmp_path: Path) -> None:
     unverified = ["data.verify_checksums=false", "data.val_size=10", f"paths.cache_dir={tmp_path / 'cache'}"]

@@ -1,0 +1,161 @@
+"""What each engine launches per training step, against a bare loop of the same model, optimizer, loss and data.
+
+A GPU runs small kernels as fast as Python queues them, so a step whose kernels are small costs what it takes to
+launch them: the number of ATen ops and the Python time around them. Both show on the CPU. Ops are counted through
+PyTorch's dispatcher, forward and backward; each engine, and the bare loop below, trains ``--short`` and ``--long``
+batches, and the difference divided by the difference in optimizer steps is per step, free of once-per-epoch work
+(validation, logging, checkpoints). Python time is timed the same way on a model too small to compute (one linear
+unit, batch 2), median of ``--repeats``.
+
+    python -m benchmarks.step_cost --data-dir ../shared/data
+    python -m benchmarks.step_cost --data-dir ../shared/data --recipes headline --extra trainer.precision=32-true
+"""
+
+import argparse
+import json
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from collections import Counter
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from benchmarks.timing import compose_same_work, cpu_name
+from src.config import builders
+from src.config.resolvers import register_resolvers
+from train import ENGINES, train
+
+RECIPES = {
+    "xor": [],  # the defaults: an MLP on noisy XOR
+    "headline": ["model=cnn", "data=cifar10", "trainer.precision=16-mixed"],
+    "speedrun": ["experiment=cifar10_speedrun"],
+}
+TINY = ["model=perceptron", "data=linear", "data.batch_size=2", "data.n=2000"]  # Python's cost, not compute
+
+
+class OpCounter(TorchDispatchMode):
+    """ATen ops by name, as the dispatcher sees them below autograd (forward and backward alike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        self.ops[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def bare_loop(cfg: DictConfig, batches: int) -> int:
+    """The reference: the recipe's network, optimizer, loss and training batches, and nothing else; returns steps."""
+    datamodule = builders.build_datamodule(cfg)
+    builders.set_up_data(datamodule)
+    net = builders.build_model(cfg)
+    builders.init_from_data(net, datamodule)
+    loss_of = builders.build_objective(cfg.module).loss
+    optimizer = instantiate(cfg.optimizer)(net.parameters())
+    mixed = str(cfg.trainer.precision) in ("16-mixed", "bf16-mixed")  # bfloat16 autocast on the CPU
+    net.train()
+    for step, (x, y) in enumerate(datamodule.train_dataloader()):
+        if step == batches:
+            return step
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+            loss = loss_of(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return batches
+
+
+def one_epoch(
+    engine: str, overrides: list[str], batches: int, output_dir: Path, count: bool
+) -> tuple[Counter[str], float, int]:
+    """Ops (when counted: counting slows Python down), wall seconds and optimizer steps of one epoch of ``batches``
+    training batches."""
+    limits = ["trainer.max_epochs=1", f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=1"]
+    cfg = compose_same_work([*limits, f"engine={'lightning' if engine == 'bare' else engine}", *overrides], output_dir)
+    counter = OpCounter()
+    with counter if count else nullcontext():
+        start = time.perf_counter()
+        if engine == "bare":
+            steps = bare_loop(cfg, batches)
+        else:
+            train(cfg)
+            steps = json.loads((output_dir / "result.json").read_text())["global_step"]
+        seconds = time.perf_counter() - start
+    return counter.ops, seconds, steps
+
+
+def per_step(
+    engine: str, overrides: list[str], workdir: Path, short: int, long: int, count: bool = True
+) -> tuple[Counter[str], float]:
+    """Ops per step by name (when counted), and wall seconds per step, from the difference of a long and a short
+    epoch."""
+    few, few_seconds, few_steps = one_epoch(engine, overrides, short, workdir / f"{engine}-short", count)
+    many, many_seconds, many_steps = one_epoch(engine, overrides, long, workdir / f"{engine}-long", count)
+    if many_steps <= few_steps:
+        raise SystemExit(f"{long} batches took no more steps than {short}: the data has too few training batches")
+    steps = many_steps - few_steps
+    ops = Counter({op: (many[op] - few[op]) / steps for op in many if many[op] != few[op]})
+    return ops, (many_seconds - few_seconds) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True, help="holds cifar-10-batches-py/ (headline and speedrun)")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--short", type=int, default=2, help="training batches of the short epoch")
+    parser.add_argument("--long", type=int, default=12, help="training batches of the long epoch")
+    parser.add_argument("--repeats", type=int, default=3, help="timings of Python per step, median taken")
+    parser.add_argument("--extra", nargs="*", default=[], help="more overrides for the recipes' runs")
+    args = parser.parse_intermixed_args()
+    register_resolvers()
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    engines = [*ENGINES, "bare"]
+    base = ["trainer.accelerator=cpu", f"paths.data_dir={args.data_dir}", *args.extra]
+
+    ops_table = Table(title="ATen ops per training step (forward, backward, optimizer; CPU dispatch)")
+    for column in ("recipe", "engine", "ops / step", "/ bare", "most frequent"):
+        ops_table.add_column(column, justify="right" if column in ("ops / step", "/ bare") else "left")
+    seconds: dict[str, list[float]] = {engine: [] for engine in engines}
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in args.recipes:
+            counted = {
+                engine: per_step(engine, [*RECIPES[recipe], *base], Path(tmp) / recipe, args.short, args.long)[0]
+                for engine in engines
+            }
+            bare = sum(counted["bare"].values())
+            for engine, ops in counted.items():
+                total = sum(ops.values())
+                common = ", ".join(f"{op} {n:g}" for op, n in ops.most_common(4))
+                ops_table.add_row(recipe, engine, f"{total:g}", f"{total / bare:.2f}", common)
+        for repeat in range(args.repeats):
+            for engine in engines:
+                workdir = Path(tmp) / f"tiny{repeat}"
+                tiny = [*TINY, "trainer.accelerator=cpu"]
+                seconds[engine].append(per_step(engine, tiny, workdir, args.short, args.long, count=False)[1])
+    python_table = Table(title=f"Python time per step, {' '.join(TINY)}: median of {args.repeats}")
+    for column in ("engine", "ms / step", "/ bare"):
+        python_table.add_column(column, justify="left" if column == "engine" else "right")
+    bare_ms = 1000 * statistics.median(seconds["bare"])
+    for engine in engines:
+        ms = 1000 * statistics.median(seconds[engine])
+        python_table.add_row(engine, f"{ms:.3f}", f"{ms / bare_ms:.2f}")
+    console = Console()
+    console.print(ops_table)
+    console.print(python_table)
+    console.print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; overrides: {base}")
+
+
+if __name__ == "__main__":
+    main()
