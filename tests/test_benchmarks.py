@@ -53,7 +53,7 @@ def test_gpu_tables_part_runs_in_quick_mode(part: str, fake_data: Path, tmp_path
             "--repeats=1",
             "--extra",
             "data.batch_size=4",
-        ],  # noqa: E501
+        ],
     ],
     ids=["loader_throughput", "startup", "step_cost"],
 )

@@ -32,11 +32,17 @@ def test_mlflow_store_holds_the_runs_params_and_metrics(make_cfg, tmp_path: Path
 
 
 @pytest.mark.parametrize("engine", ["lightning", "scratch"])
-def test_wandb_offline_run_directory_holds_the_runs_params_and_metrics(make_cfg, monkeypatch, engine: str) -> None:
+def test_wandb_offline_run_directory_holds_the_runs_params_and_metrics(
+    make_cfg, monkeypatch, tmp_path: Path, engine: str
+) -> None:
     pytest.importorskip("wandb", reason='the W&B extra: pip install -e ".[wandb]"')
-    monkeypatch.setenv("WANDB_SILENT", "true")
+    for variable in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_SILENT"):
+        monkeypatch.setenv(variable, "")  # the run sets them; restored after the test
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     cfg = make_cfg(*RUN, f"engine={engine}", "logger=[csv,wandb]")
     train(cfg)
+    assert not (tmp_path / "home").exists()  # nothing under ~/.cache/wandb or ~/.config/wandb
+    assert (Path(cfg.paths.output_dir) / "wandb" / "cache").is_dir()
     # What `wandb sync` uploads: the run's transaction log (wandb 0.31 ships no reader for it, so read its bytes).
     [log] = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*/run-*.wandb")
     records = log.read_bytes()

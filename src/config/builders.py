@@ -1,6 +1,8 @@
 """Instantiate the objects of one run from its config, turning misfits into messages a user can act on."""
 
 import logging
+import os
+from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -125,8 +127,23 @@ def _built(key: str, node: object) -> object:
         raise ConfigError(f"{key}: {err.__cause__ or err}") from None
 
 
+WANDB_LOGGER = "lightning.pytorch.loggers.WandbLogger"
+
+
 def build_loggers(cfg: DictConfig) -> list[Logger]:
-    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    nodes = [node for node in (cfg.get("logger") or {}).values() if node]
+    for node in nodes:
+        if node.get("_target_") == WANDB_LOGGER and node.get("save_dir"):
+            keep_wandb_in(Path(node.save_dir) / "wandb")
+    return [instantiate(node) for node in nodes]
+
+
+def keep_wandb_in(folder: Path) -> None:
+    """W&B keeps its logs, cache and settings under ~/.cache and ~/.config and prints a page per run: here they go
+    into the run's own folder, and its console is quiet (the run says where it wrote; ``wandb sync`` uploads)."""
+    for variable, name in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_DATA_DIR", "data")):
+        os.environ[variable] = str(folder / name)
+    os.environ["WANDB_SILENT"] = "true"
 
 
 # The Trainer's switches that Lightning refuses to combine with a callback of their kind in the list: turned off,
