@@ -100,6 +100,10 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         datamodule = builders.build_datamodule(cfg)
         mine = fingerprint(cfg, datamodule.data_identity())
         found = _resumption(cfg, mine, (output_dir, previous) if previous is not None else None)
+        if found.reuse is not None and found.reuse_dir == output_dir:
+            record.leave_unwritten()  # a finished run started again in its own directory: its record stands
+            _show_config(cfg)
+            return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
         resumed_from = str(found.checkpoint) if found.checkpoint is not None else cfg.ckpt_path
         # Saved only now, with the decision: other processes of this run that read it follow the same one.
         record.update(fingerprint=asdict(mine), resumed_from=resumed_from, **process_identity())

@@ -27,6 +27,10 @@ class RunRecord(dict):
         if self.path is not None:
             write_json_atomic(self.path, self)
 
+    def leave_unwritten(self) -> None:
+        """Keep the record already in the directory as it is: this process adds nothing to it."""
+        self.path = None
+
 
 @contextmanager
 def recorded_run(output_dir: Path, write: bool = True) -> Iterator[RunRecord]:
