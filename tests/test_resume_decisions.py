@@ -67,8 +67,7 @@ def test_a_run_is_alive_only_while_its_own_process_runs_not_another_with_its_pid
     assert not is_alive({**running_record(), "status": "interrupted"})
 
 
-def test_resume_skips_a_live_run_and_a_pinned_dir_in_use_is_refused(tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.INFO)
+def test_resume_while_the_same_experiment_trains_and_a_pinned_dir_in_use_are_refused(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     live = logs / "train" / "runs" / "live"
     first = in_dir(live, logs, "trainer.max_epochs=1")
@@ -77,9 +76,9 @@ def test_resume_skips_a_live_run_and_a_pinned_dir_in_use_is_refused(tmp_path: Pa
     (live / "result.json").write_text(json.dumps({**record, **running_record()}))  # as if still training
 
     other = in_dir(logs / "train" / "runs" / "other", logs, "trainer.max_epochs=1", "resume=auto")
-    train(other)
-    assert f"resume=auto: skipping {live}: it is still running (pid {os.getpid()})" in caplog.text
-    assert read_result(other)["resumed_from"] is None
+    with pytest.raises(ConfigError, match=rf"^resume=auto: {live} is training this same experiment now \(pid "):
+        train(other)  # it would continue the live run's checkpoint: two live branches of one run
+    assert not (Path(other.paths.output_dir) / "checkpoints").exists()
 
     with pytest.raises(ConfigError, match=rf"^{live} is in use by a live run \(pid {os.getpid()}\)"):
         train(in_dir(live, logs, "trainer.max_epochs=1", "resume=auto"))

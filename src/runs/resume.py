@@ -111,9 +111,11 @@ def find_resumption(search_root: Path, mine: Fingerprint, own: Run | None, other
     for run_dir, record in ([own] if own is not None else []) + others:
         if not mine.same_experiment(record):
             continue
-        if is_alive(record):
-            log.info("resume=auto: skipping %s: it is still running (pid %s)", run_dir, record.get("pid"))
-            continue
+        if is_alive(record):  # continuing or repeating it now would make two live branches of one run
+            raise ConfigError(
+                f"resume=auto: {run_dir} is training this same experiment now (pid {record.get('pid')}); wait for "
+                "it to end (then resume=auto reuses or continues it), or train another copy with resume=never"
+            )
         runs.append((run_dir, record))
     for run_dir, record in runs:
         if record.get("status") == "completed":
