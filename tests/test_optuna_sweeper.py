@@ -133,14 +133,20 @@ def test_failed_trial_is_told_as_failed_and_the_study_continues_when_run_again(t
     [failed] = [t.number for t in study.trials if t.state is TrialState.FAIL]
     assert f"Optuna: trial {failed} failed: ConfigError: optimizer.lr" in done.stdout + done.stderr
 
-    # A sweep killed mid-trial leaves it running in the study; the next run launches it again, then new trials.
+    # A sweep killed mid-trial leaves it running in the study; the next run launches it again, then new trials. One
+    # killed before it was given its parameters is told failed, never trained on the defaults as if sampled.
     orphan = study.ask({"optimizer.lr": CategoricalDistribution([0.05, -1])})
-    more = ["hydra.sweeper.n_trials=4", "hydra.sweeper.sampler._target_=optuna.samplers.RandomSampler"]
+    unsampled = study.ask()
+    more = ["hydra.sweeper.n_trials=5", "hydra.sweeper.sampler._target_=optuna.samplers.RandomSampler"]
     done, _ = search(tmp_path, "with_failure", *more)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = study_of(sweep_dir).get_trials()
-    assert orphan.number == 2 and [t.number for t in trials] == [0, 1, 2, 3]
-    for trial in trials:
+    assert orphan.number == 2 and unsampled.number == 3 and [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert trials[3].state is TrialState.FAIL and not (sweep_dir / "3").exists()
+    assert "Optuna: trial 3 of a stopped sweep has [], not ['optimizer.lr']: told as failed" in (
+        done.stdout + done.stderr
+    )
+    for trial in [t for t in trials if t.number != unsampled.number]:
         expected = "completed" if trial.state is TrialState.COMPLETE else "failed"
         assert status(sweep_dir, trial.number) == expected
         assert (trial.params["optimizer.lr"] == -1) == (trial.state is TrialState.FAIL)

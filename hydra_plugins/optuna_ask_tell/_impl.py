@@ -93,8 +93,15 @@ class OptunaSweeperImpl(Sweeper):
             raise SystemExit(1) from None
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         self.exhausted = False  # set when a grid sampler has tried its whole grid
-        # A killed sweep's trials that were running: launched again (their job directories resume them).
-        for run in _consecutive(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+        # A killed sweep's trials that were running: launched again (their job directories resume them), unless
+        # the kill came before they were given their parameters: run, they would train the defaults as a trial.
+        stopped = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for trial in [t for t in stopped if set(t.params) != set(distributions)]:
+            stale = "Optuna: trial %d of a stopped sweep has %s, not %s: told as failed"
+            log.warning(stale, trial.number, sorted(trial.params), sorted(distributions))
+            study.tell(trial.number, state=TrialState.FAIL)
+        stopped = [t for t in stopped if set(t.params) == set(distributions)]
+        for run in _consecutive(stopped):
             log.info("Optuna: continuing trial(s) %s of a stopped sweep", ", ".join(str(t.number) for t in run))
             self._launch(study, run, fixed)
         while (finished := len(study.get_trials(deepcopy=False, states=FINISHED))) < self.n_trials:
