@@ -155,6 +155,18 @@ def test_failed_trial_is_told_as_failed_and_the_study_continues_when_run_again(t
     assert "best_params" in results and "optimizer.lr: 0.05" in results
 
 
+def test_a_storage_that_cannot_be_opened_is_one_line_before_any_job(tmp_path: Path) -> None:
+    search_config(tmp_path / "configs", "small", 1, {"optimizer.lr": "choice(0.05)"})
+    storage = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'optuna.db'}"  # SQLite makes no folders
+    done, sweep_dir = search(tmp_path, "small", f"hydra.sweeper.storage='{storage}'")
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    [line] = done.stdout.strip().splitlines()  # (stderr: Optuna's note that the test's grid sampler is experimental)
+    assert line.endswith(
+        f"hydra.sweeper.storage={storage} cannot be opened (unable to open database file); point it at a writable place"
+    )
+    assert not (sweep_dir / "0").exists()
+
+
 def test_search_space_reads_hydras_sweep_syntax() -> None:
     distributions, fixed = parse_search_space(
         {

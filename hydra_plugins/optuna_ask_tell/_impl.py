@@ -12,7 +12,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
+from src.errors import one_line
 from src.runs.resume import read_record
 from src.sweeps.search_space import SearchSpaceError, parse_search_space, trial_overrides
 
@@ -90,6 +92,11 @@ class OptunaSweeperImpl(Sweeper):
             study = self._open_study()
         except (SearchSpaceError, ValueError) as err:
             log.error("%s", err)
+            raise SystemExit(1) from None
+        except SQLAlchemyError as err:  # the storage's database cannot be opened or written
+            reason = one_line(getattr(err, "orig", None) or err)
+            unusable = "hydra.sweeper.storage=%s cannot be opened (%s); point it at a writable place"
+            log.error(unusable, self.storage, reason)
             raise SystemExit(1) from None
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         self.exhausted = False  # set when a grid sampler has tried its whole grid
