@@ -141,6 +141,9 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 def keep_wandb_in(folder: Path) -> None:
     """W&B keeps its logs, cache and settings under ~/.cache and ~/.config and prints a page per run: here they go
     into the run's own folder, and its console is quiet (the run says where it wrote; ``wandb sync`` uploads)."""
+    import wandb  # the W&B extra: only runs that log to it get here
+
+    wandb.teardown()  # its background service outlives a run and keeps the folders it started with
     for variable, name in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_DATA_DIR", "data")):
         os.environ[variable] = str(folder / name)
     os.environ["WANDB_SILENT"] = "true"
