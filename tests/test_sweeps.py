@@ -3,11 +3,13 @@
 import csv
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -164,6 +166,26 @@ def test_joblib_launcher_runs_each_job_in_a_worker_process(tmp_path: Path) -> No
     assert all(r["status"] == "completed" for r in results)
     assert len({r["pid"] for r in results}) == 2, "both jobs ran in one process: the launcher did not take them"
     assert len({Path(r["best_checkpoint"]).parent.parent for r in results}) == 2
+
+
+def test_sigterm_to_a_joblib_sweep_stops_its_workers_with_their_state_saved_and_no_more_jobs(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "train.py", "-m", f"paths.log_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}", *QUIET]
+    command += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *XOR, "trainer.max_epochs=100000", "seed=1,2,3,4"]
+    sweep = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not all((sweep_dir / job / "checkpoints" / "last.ckpt").exists() for job in ("0", "1")):
+        assert time.monotonic() < deadline and sweep.poll() is None, "the two first jobs never got to training"
+        time.sleep(0.2)
+    workers = psutil.Process(sweep.pid).children(recursive=True)
+    sweep.send_signal(signal.SIGTERM)  # to the parent alone, as a scheduler's preemption does
+    assert sweep.wait(timeout=120) == 0
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"job processes left running: {alive}"
+    for job in ("0", "1"):
+        record = json.loads((sweep_dir / job / "result.json").read_text())
+        assert record["status"] == "interrupted" and record["error"].startswith("SIGTERM at epoch")
+    assert not (sweep_dir / "2" / "result.json").exists() and not (sweep_dir / "3" / "result.json").exists()
 
 
 def test_slurm_launcher_composes_from_the_trainer_settings() -> None:
