@@ -167,6 +167,19 @@ def test_a_storage_that_cannot_be_opened_is_one_line_before_any_job(tmp_path: Pa
     assert not (sweep_dir / "0").exists()
 
 
+def test_a_search_space_changed_in_the_same_study_is_one_line_before_any_trial(tmp_path: Path) -> None:
+    search_config(tmp_path / "configs", "space", 1, {"optimizer.lr": "choice(0.05, 0.1)"})
+    done, sweep_dir = search(tmp_path, "space")
+    assert done.returncode == 0, done.stderr[-3000:]
+    search_config(tmp_path / "configs", "space", 2, {"optimizer.lr": "choice(0.5, 0.7)"})
+    done, _ = search(tmp_path, "space")
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    [line] = done.stdout.strip().splitlines()
+    assert "hydra.sweeper.params.optimizer.lr is not the search space study 'search' in " in line
+    assert line.endswith("search it in a new study (hydra.sweeper.study_name=...) or a new sweep dir")
+    assert [t.state for t in study_of(sweep_dir).trials] == [TrialState.COMPLETE]  # none left running
+
+
 def test_search_space_reads_hydras_sweep_syntax() -> None:
     distributions, fixed = parse_search_space(
         {

@@ -11,6 +11,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -90,6 +91,7 @@ class OptunaSweeperImpl(Sweeper):
         try:
             distributions, fixed = parse_search_space(self.params, arguments)
             study = self._open_study()
+            self._check_same_space(study, distributions)
         except (SearchSpaceError, ValueError) as err:
             log.error("%s", err)
             raise SystemExit(1) from None
@@ -120,6 +122,21 @@ class OptunaSweeperImpl(Sweeper):
             for run in _consecutive(frozen):
                 self._launch(study, run, fixed)
         self._write_results(study)
+
+    def _check_same_space(self, study: optuna.Study, distributions: dict[str, Any]) -> None:
+        """A parameter whose values changed since the study sampled it cannot be asked for again: Optuna would
+        fail mid-sweep and leave the trial running."""
+        for trial in study.get_trials(deepcopy=False):
+            for name, before in trial.distributions.items():
+                if name in distributions:
+                    try:
+                        check_distribution_compatibility(before, distributions[name])
+                    except ValueError:
+                        raise ValueError(
+                            f"hydra.sweeper.params.{name} is not the search space study {self.study_name!r} in "
+                            f"{self.storage} sampled it from ({before}); search it in a new study "
+                            "(hydra.sweeper.study_name=...) or a new sweep dir"
+                        ) from None
 
     def _launch(self, study: optuna.Study, trials: list[FrozenTrial], fixed: list[str]) -> None:
         batch = [
