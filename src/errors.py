@@ -22,6 +22,10 @@ class PeerLostError(RunError):
     """Another process of a multi-process run died: this one stops too, and the run can resume."""
 
 
+class CheckpointWriteError(RunError):
+    """A checkpoint could not be written (a full disk, a file-size limit); the one before it is intact."""
+
+
 class DivergedError(RunError):
     """The loss became NaN or infinite; training on it would only waste time."""
 

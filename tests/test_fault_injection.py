@@ -2,6 +2,7 @@
 NaNs, unwritable directories, an interrupted sweep. Each must lose nothing and say what happened."""
 
 import json
+import resource
 import shutil
 import signal
 import subprocess
@@ -292,6 +293,27 @@ def test_a_run_dir_holding_something_else_is_refused_before_hydra_writes_into_it
     )
     (tmp_path / "result.json").write_text("{}")  # a run of the template: continued or reused in place
     CheckOutputDir().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(tmp_path)}}}))
+
+
+@pytest.mark.parametrize("engine", ["lightning", "scratch"])
+def test_a_checkpoint_the_file_size_limit_cuts_short_is_one_line_and_leaves_no_part_behind(
+    tmp_path: Path, engine: str
+) -> None:
+    def limit_file_size() -> None:  # 300 KiB: the logs fit, a checkpoint of this 512-512 MLP does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300 * 1024, 300 * 1024))
+
+    command = [sys.executable, "train.py", f"engine={engine}", f"paths.log_dir={tmp_path}", "print_config=false"]
+    command += ["model.hidden_sizes=[512,512]", "trainer.max_epochs=2", "callbacks.progress_bar=null"]
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output[-3000:]
+    [line] = [line for line in output.splitlines() if "[ERROR]" in line]
+    assert "cannot write the checkpoint " in line and line.endswith("then run the same command with resume=auto")
+    [run] = (tmp_path / "train" / "runs").iterdir()
+    assert json.loads((run / "result.json").read_text())["status"] == "failed"
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no half-written file
 
 
 def test_too_little_disk_space_is_refused_at_start(make_cfg, monkeypatch) -> None:

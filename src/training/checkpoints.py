@@ -10,14 +10,21 @@ import torch
 from torch import nn
 
 from src.atomic_write import write_atomic
-from src.errors import ConfigError, one_line
+from src.errors import CheckpointWriteError, ConfigError, one_line
 
 PREFIX = "net."
 REQUIRED_KEYS = ("state_dict", "epoch", "global_step")
 
 
 def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
-    write_atomic(path, lambda file: torch.save(checkpoint, file))
+    """A write that fails (a full disk, a file-size limit) stops the run in one line; the previous file stays."""
+    try:
+        write_atomic(path, lambda file: torch.save(checkpoint, file))
+    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as a RuntimeError of its own
+        raise CheckpointWriteError(
+            f"cannot write the checkpoint {path} ({one_line(err)}); the one written before is intact: free disk "
+            "space or raise the file-size limit, then run the same command with resume=auto"
+        ) from None
 
 
 def adopt(path: str | Path | None, old_dir: Path, new_dir: Path, copy: bool = True) -> Path | None:
