@@ -54,7 +54,6 @@ from src.runs.resume import (
     fingerprint,
     read_record,
 )
-from src.sweeps.workers import stop_workers_with_the_sweep
 from src.tasks import Task
 from src.training.checkpoints import load_net_weights
 from src.training.interrupt import StopRequest
@@ -192,8 +191,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    if {"-m", "--multirun"} & set(sys.argv[1:]):
-        stop_workers_with_the_sweep()  # a launcher's job processes stop with the sweep (each job: its own handler)
     agree_on_run_name()  # torchrun: one run directory for all processes
     sys.argv[1:] = open_arguments(sys.argv[1:], PROJECT_ROOT / "configs")
     try:

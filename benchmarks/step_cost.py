@@ -4,8 +4,8 @@ A GPU runs small kernels as fast as Python queues them, so a step whose kernels 
 launch them: the number of ATen ops and the Python time around them. Both show on the CPU. Ops are counted through
 PyTorch's dispatcher, forward and backward; each engine, and the bare loop below, trains ``--short`` and ``--long``
 batches, and the difference divided by the difference in optimizer steps is per step, free of once-per-epoch work
-(validation, logging, checkpoints). Python time is timed the same way on a model too small to compute (one linear
-unit, batch 2), median of ``--repeats``.
+(validation, logging, checkpoints). Python time is timed the same way, after an untimed warm-up, on a model too
+small to compute (one linear unit, batch 2) over ``--timed-steps`` more steps, median of ``--repeats``.
 
     python -m benchmarks.step_cost --data-dir ../shared/data
     python -m benchmarks.step_cost --data-dir ../shared/data --recipes headline --extra trainer.precision=32-true
@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=2, help="training batches of the short epoch")
     parser.add_argument("--long", type=int, default=12, help="training batches of the long epoch")
     parser.add_argument("--repeats", type=int, default=3, help="timings of Python per step, median taken")
+    parser.add_argument("--timed-steps", type=int, default=300, help="extra steps of the long epoch when timing")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for the recipes' runs")
     args = parser.parse_intermixed_args()
     register_resolvers()
@@ -139,18 +140,21 @@ def main() -> None:
                 total = sum(ops.values())
                 common = ", ".join(f"{op} {n:g}" for op, n in ops.most_common(4))
                 ops_table.add_row(recipe, engine, f"{total:g}", f"{total / bare:.2f}", common)
+        tiny = [*TINY, "trainer.accelerator=cpu"]
+        for engine in engines:  # warm-up, untimed: first calls, lazy imports
+            one_epoch(engine, tiny, args.short, Path(tmp) / f"warm-up-{engine}", count=False)
         for repeat in range(args.repeats):
             for engine in engines:
-                workdir = Path(tmp) / f"tiny{repeat}"
-                tiny = [*TINY, "trainer.accelerator=cpu"]
-                seconds[engine].append(per_step(engine, tiny, workdir, args.short, args.long, count=False)[1])
+                workdir, long = Path(tmp) / f"tiny{repeat}", args.short + args.timed_steps
+                seconds[engine].append(per_step(engine, tiny, workdir, args.short, long, count=False)[1])
     python_table = Table(title=f"Python time per step, {' '.join(TINY)}: median of {args.repeats}")
     for column in ("engine", "ms / step", "/ bare"):
         python_table.add_column(column, justify="left" if column == "engine" else "right")
     bare_ms = 1000 * statistics.median(seconds["bare"])
     for engine in engines:
         ms = 1000 * statistics.median(seconds[engine])
-        python_table.add_row(engine, f"{ms:.3f}", f"{ms / bare_ms:.2f}")
+        measured = ms > 0 and bare_ms > 0  # else lost in the run-to-run spread: raise --timed-steps
+        python_table.add_row(engine, f"{ms:.3f}" if ms > 0 else "noise", f"{ms / bare_ms:.2f}" if measured else "-")
     console = Console()
     console.print(ops_table)
     console.print(python_table)

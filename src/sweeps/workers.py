@@ -2,16 +2,25 @@
 
 Joblib's workers are processes of their own: a SIGTERM to the sweep's parent (a scheduler's preemption) used to
 end it alone and leave the workers training unsupervised, and a SIGINT to the parent alone waited until joblib was
-done. psutil finds the processes the parent started (joblib has no public way to signal its workers).
+done. This Hydra callback passes the signal on to the job processes (psutil finds them: joblib has no public way),
+waits until each running job has saved its state, and ends the sweep; no queued job starts.
 """
 
 import contextlib
+import json
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psutil
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+STOP_TIMEOUT_S = 300  # for the running jobs to finish their step and write their checkpoint
 
 
 def _reached_them_already(signum: int) -> bool:
@@ -24,20 +33,36 @@ def _reached_them_already(signum: int) -> bool:
     return False
 
 
-def _pass_on(signum: int, frame: FrameType | None) -> None:
-    workers = psutil.Process().children(recursive=True)
-    if not workers:  # no job process (the basic launcher, between jobs): the signal acts as it always did
-        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
-        os.kill(os.getpid(), signum)
-        return
-    if not _reached_them_already(signum):
-        for worker in workers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                worker.send_signal(signum)
+def _running_jobs(sweep_dir: Path, pids: set[int]) -> list[Path]:
+    """The job directories whose record says a process among ``pids`` is still running them."""
+    running = []
+    for path in sweep_dir.glob("*/result.json"):
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads(path.read_text())
+            if record.get("status") == "running" and record.get("pid") in pids:
+                running.append(path.parent)
+    return running
 
 
-def stop_workers_with_the_sweep() -> None:
-    """In a sweep's parent: SIGTERM or SIGINT reaches every job process. Each job stops as a run does (its state
-    saved, its record ``interrupted``) and its stop ends the sweep; the same command continues it."""
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _pass_on)
+class StopJobsWithTheSweep(Callback):
+    """Installed when a multirun starts: SIGTERM or SIGINT to the sweep's parent reaches its job processes."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._stop_jobs)
+
+    def _stop_jobs(self, signum: int, frame: FrameType | None) -> None:
+        workers = psutil.Process().children()
+        if not workers:  # no job process (the basic launcher, between jobs): the signal acts as it always did
+            signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
+            os.kill(os.getpid(), signum)
+            return
+        if not _reached_them_already(signum):
+            for worker in workers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    worker.send_signal(signum)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _running_jobs(self.sweep_dir, {w.pid for w in workers}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        raise SystemExit(0)  # as a stopped run: each job saved its state; the same command continues the sweep
