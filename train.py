@@ -25,15 +25,20 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.config import builders
-from src.config.checks import check_batch_counts, check_config, check_free_space, check_writable, uses_cuda
+from src.config.checks import (
+    check_batch_counts,
+    check_config,
+    check_free_space,
+    check_writable,
+    in_sweep,
+    uses_cuda,
+)
 from src.config.open_arguments import open_arguments
 from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
@@ -152,18 +157,15 @@ def _show_config(cfg: DictConfig) -> None:
 
 def _resumption(cfg: DictConfig, mine: Fingerprint, own: Run | None) -> Resumption:
     """``resume`` unset: sweep jobs pick up where an earlier run of the same sweep stopped, single runs start fresh."""
-    mode = cfg.resume or ("auto" if _in_multirun() else "never")
+    mode = cfg.resume or ("auto" if in_sweep() else "never")
     if mode == "never" or cfg.ckpt_path:
         return Resumption()
     if own is not None and is_alive(own[1]) and not is_rank_zero():  # rank 0 of this very run decided already
         checkpoint = own[1].get("resumed_from")
         return Resumption(checkpoint=Path(checkpoint) if checkpoint else None)
     search_root = Path(cfg.paths.log_dir) / cfg.task_name
-    return find_resumption(search_root, mine, own, earlier_runs(search_root, exclude=Path(cfg.paths.output_dir)))
-
-
-def _in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    others = earlier_runs(search_root, exclude=Path(cfg.paths.output_dir))
+    return find_resumption(search_root, mine, own, others, refuse_live=not in_sweep())
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -174,7 +176,7 @@ def main(cfg: DictConfig) -> float:
         log.warning("%s", err)
         raise SystemExit(0) from None  # a clean stop with its state saved (in a sweep: the whole sweep stops)
     except Exception as err:
-        if _in_multirun():
+        if in_sweep():
             # One failed (or pruned) job must not end the sweep: it is recorded and reported with the others.
             if isinstance(err, TrialPrunedError):
                 log.info("Job pruned: %s", err)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 
+from src.config.checks import check_fused_clipping, check_metric_directions
 from src.config.open_arguments import open_arguments
 from src.config.resolvers import PROJECT_ROOT
 from src.config.suggest import override_suggestions
@@ -79,7 +80,6 @@ MALFORMED = [
     # metrics followed the wrong way round: the worst epoch kept as the best, the worst run ranked first
     ("monitor=val/acc monitor_mode=min", r"^monitor=val/acc improves as it rises, but monitor_mode=min would keep its worst value as the best; set monitor_mode=max \(monitor_mode follows monitor when left unset\)$"),  # noqa: E501
     ("callbacks.early_stopping.monitor=val/acc", r"^callbacks.early_stopping.monitor=val/acc improves as it rises, but callbacks.early_stopping.mode=min would keep"),  # noqa: E501
-    ("optimized_metric=test/acc", r"^optimized_metric=test/acc improves as it rises, but sweeps and Optuna rank it by monitor_mode=min \(how monitor=val/loss improves\)"),  # noqa: E501
     ("scheduler=plateau monitor=val/acc scheduler.scheduler.mode=min", r"^scheduler.monitor=val/acc improves as it rises, but scheduler.scheduler.mode=min"),  # noqa: E501
     ("data=linear +module.metrics.r2._target_=torchmetrics.R2Score monitor=val/r2 monitor_mode=min", r"^monitor=val/r2 improves as it rises"),  # noqa: E501
     ("trainer.min_epochs=5 trainer.max_epochs=3", r"^trainer.min_epochs=5 is more than trainer.max_epochs=3: the run cannot train both; set trainer.min_epochs <= 3 or trainer.max_epochs >= 5$"),  # noqa: E501
@@ -170,6 +170,23 @@ def test_a_refused_run_prints_its_reason_without_the_config_tree(make_cfg, capsy
     with pytest.raises((RunError, InstantiationException)):
         train(cfg)
     assert "_target_" not in capsys.readouterr().out
+
+
+def test_an_optimized_metric_a_sweep_would_rank_backwards_is_refused_only_in_a_sweep(make_cfg) -> None:
+    cfg = make_cfg("optimized_metric=test/acc")  # a single run returns it; nothing ranks it
+    check_metric_directions(cfg, sweeping=False)
+    message = r"^optimized_metric=test/acc improves as it rises, but sweeps and Optuna rank it by monitor_mode=min"
+    with pytest.raises(ConfigError, match=message):
+        check_metric_directions(cfg, sweeping=True)
+
+
+def test_fused_optimizer_with_clipping_under_16_mixed_on_cuda_is_refused_for_lightning(make_cfg, monkeypatch) -> None:
+    monkeypatch.setattr("src.config.checks.uses_cuda", lambda accelerator: True)
+    cfg = make_cfg("trainer.precision=16-mixed", "trainer.gradient_clip_val=1.0")
+    with pytest.raises(ConfigError, match=r"^trainer.gradient_clip_val=1.0 with optimizer.fused=true under 16-mixed"):
+        check_fused_clipping(cfg)
+    check_fused_clipping(make_cfg("trainer.precision=16-mixed", "trainer.gradient_clip_val=1.0", "engine=scratch"))
+    check_fused_clipping(make_cfg("trainer.precision=bf16-mixed", "trainer.gradient_clip_val=1.0"))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 NaNs, unwritable directories, an interrupted sweep. Each must lose nothing and say what happened."""
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -263,6 +264,29 @@ def test_non_finite_step_stops_at_that_step_with_the_last_checkpoint_intact(
     assert last["epoch"] == 0 and all(bool(torch.isfinite(v).all()) for v in last["state_dict"].values())
 
 
+def test_a_stop_signal_after_a_non_finite_step_reports_it_instead_of_saving_the_diverged_weights(
+    make_cfg, monkeypatch
+) -> None:
+    poison_at_step(monkeypatch, 75, "loss")  # 100 steps per epoch: the next check would come at step 100
+    build, calls = builders.build_model, {"n": 0}
+
+    def build_then_signal_at_80(cfg: DictConfig) -> torch.nn.Module:
+        def forward_hook(module, inputs, output):
+            calls["n"] += module.training
+            if calls["n"] == 80:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        net = build(cfg)
+        net.register_forward_hook(forward_hook)
+        return net
+
+    monkeypatch.setattr(builders, "build_model", build_then_signal_at_80)
+    cfg = make_cfg(*RUN, "engine=lightning", "trainer.max_epochs=3", "data.batch_size=4")
+    with pytest.raises(DivergedError, match=r"^train/loss is nan at step 75 \(epoch 0\)"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").exists()  # no NaN weights to resume
+
+
 def test_unwritable_run_directory_is_refused_at_start(make_cfg, tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -284,15 +308,20 @@ def test_unwritable_log_dir_is_one_line_before_hydra_creates_the_run_directory(t
 def test_a_run_dir_holding_something_else_is_refused_before_hydra_writes_into_it(tmp_path: Path, capsys) -> None:
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "config.yaml").write_text("mine: true\n")
+
+    def start(task: str) -> None:
+        CheckOutputDir().on_run_start(OmegaConf.create({"task_name": task, "hydra": {"run": {"dir": str(tmp_path)}}}))
+
     with pytest.raises(SystemExit) as stop:
-        CheckOutputDir().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(tmp_path)}}}))
+        start("train")
     assert stop.value.code == 1
     assert capsys.readouterr().err == (
         f"Error: hydra.run.dir={tmp_path} already holds checkpoints, config.yaml, and is not a run of this template "
         "(no result.json): a run would overwrite them; pick a new or empty directory\n"
     )
+    start("eval")  # eval and export keep their own files in a directory of theirs, and may run there again
     (tmp_path / "result.json").write_text("{}")  # a run of the template: continued or reused in place
-    CheckOutputDir().on_run_start(OmegaConf.create({"hydra": {"run": {"dir": str(tmp_path)}}}))
+    start("train")
 
 
 @pytest.mark.parametrize("engine", ["lightning", "scratch"])

@@ -16,6 +16,7 @@ from src.datamodules.fake_files import write_mnist
 from src.datamodules.image_cache import cache_path
 from src.errors import ConfigError, RunInterruptedError
 from src.runs.liveness import is_alive, process_identity
+from src.runs.resume import Fingerprint, Resumption, earlier_runs, find_resumption
 from tests.conftest import compose_train_config, read_result
 from tests.phase_hooks import at_phase, send
 from tests.test_fault_injection import RUN
@@ -79,6 +80,10 @@ def test_resume_while_the_same_experiment_trains_and_a_pinned_dir_in_use_are_ref
     with pytest.raises(ConfigError, match=rf"^resume=auto: {live} is training this same experiment now \(pid "):
         train(other)  # it would continue the live run's checkpoint: two live branches of one run
     assert not (Path(other.paths.output_dir) / "checkpoints").exists()
+    # A sweep job passes a live twin over (the same point of a search, run at once) and trains a fresh run.
+    runs = earlier_runs(logs / "train", exclude=Path(other.paths.output_dir))
+    mine = Fingerprint(**record["fingerprint"])
+    assert find_resumption(logs / "train", mine, None, runs, refuse_live=False) == Resumption()
 
     with pytest.raises(ConfigError, match=rf"^{live} is in use by a live run \(pid {os.getpid()}\)"):
         train(in_dir(live, logs, "trainer.max_epochs=1", "resume=auto"))

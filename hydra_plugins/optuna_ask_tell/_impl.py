@@ -108,7 +108,7 @@ class OptunaSweeperImpl(Sweeper):
         for trial in [t for t in stopped if set(t.params) != set(distributions)]:
             stale = "Optuna: trial %d of a stopped sweep has %s, not %s: told as failed"
             log.warning(stale, trial.number, sorted(trial.params), sorted(distributions))
-            study.tell(trial.number, state=TrialState.FAIL)
+            self._tell(study, trial.number, None, TrialState.FAIL)
         stopped = [t for t in stopped if set(t.params) == set(distributions)]
         for run in _consecutive(stopped):
             log.info("Optuna: continuing trial(s) %s of a stopped sweep", ", ".join(str(t.number) for t in run))
@@ -153,16 +153,19 @@ class OptunaSweeperImpl(Sweeper):
         returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
         for trial, job in zip(trials, returns, strict=True):
             state, value, why = self._outcome(job)
-            try:
-                study.tell(trial.number, value if state is TrialState.COMPLETE else None, state=state)
-            except RuntimeError as err:  # told; then GridSampler or BruteForceSampler, done, calls Study.stop
-                if "Study.stop" not in str(err):
-                    raise
-                self.exhausted = True
+            self._tell(study, trial.number, value if state is TrialState.COMPLETE else None, state)
             if state is not TrialState.COMPLETE:
                 log.warning(
                     "Optuna: trial %d %s: %s", trial.number, "pruned" if state is TrialState.PRUNED else "failed", why
                 )
+
+    def _tell(self, study: optuna.Study, number: int, value: float | None, state: TrialState) -> None:
+        try:
+            study.tell(number, value, state=state)
+        except RuntimeError as err:  # told; then GridSampler or BruteForceSampler, done, calls Study.stop
+            if "Study.stop" not in str(err):
+                raise
+            self.exhausted = True
 
     @staticmethod
     def _outcome(job: JobReturn) -> tuple[TrialState, float | None, str]:

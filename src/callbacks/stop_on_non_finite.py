@@ -89,15 +89,15 @@ class StopOnNonFinite(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
         every = self.check_every_n_steps
         if every and trainer.global_step % every == 0:
-            self._stop_if_diverged(trainer)
+            self.stop_if_diverged(trainer)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop_if_diverged(trainer)
+        self.stop_if_diverged(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop_if_diverged(trainer)
+        self.stop_if_diverged(trainer)
 
-    def _stop_if_diverged(self, trainer: L.Trainer) -> None:
+    def stop_if_diverged(self, trainer: L.Trainer) -> None:
         found = self.watch.first_non_finite() if self.watch is not None else None
         if found is not None:
             what, value, step = found

@@ -141,7 +141,10 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 def keep_wandb_in(folder: Path) -> None:
     """W&B keeps its logs, cache and settings under ~/.cache and ~/.config and prints a page per run: here they go
     into the run's own folder, and its console is quiet (the run says where it wrote; ``wandb sync`` uploads)."""
-    import wandb  # the W&B extra: only runs that log to it get here
+    try:
+        import wandb  # the W&B extra: only runs that log to it get here
+    except ImportError:
+        raise ConfigError('logger=wandb needs the W&B extra: pip install -e ".[wandb]"') from None
 
     wandb.teardown()  # its background service outlives a run and keeps the folders it started with
     for variable, name in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_DATA_DIR", "data")):

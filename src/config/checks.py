@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
@@ -45,7 +46,7 @@ def check_devices(trainer: DictConfig) -> None:
     accelerator, strategy = str(trainer.get("accelerator", "auto")), str(trainer.get("strategy", "auto"))
     if accelerator not in ACCELERATORS:
         raise ConfigError(f"trainer.accelerator={accelerator} cannot run here; choose one of {list(ACCELERATORS)}")
-    if strategy.startswith("ddp_spawn") or strategy.startswith("ddp_notebook"):
+    if strategy.startswith(("ddp_spawn", "ddp_notebook", "ddp_fork")):
         raise ConfigError(
             f"trainer.strategy={strategy} runs the training in processes whose results never reach this one (no "
             "metrics, no record); use trainer=ddp, which starts the processes as scripts"
@@ -139,8 +140,9 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
             "that needs no metric (step, cosine, onecycle)"
         )
     check_optimizer(cfg.optimizer)
+    check_fused_clipping(cfg)
     check_metric_names(cfg)
-    check_metric_directions(cfg)
+    check_metric_directions(cfg, sweeping=in_sweep())
     check_loop_limits(cfg)
     check_added_keys(cfg)
 
@@ -150,9 +152,22 @@ def check_optimizer(optimizer: DictConfig) -> None:
     now, not a traceback when Lightning builds it at the start of fitting."""
     try:
         instantiate(optimizer)([nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError, IndexError, KeyError) as err:
+    except (ValueError, TypeError, IndexError, KeyError, RuntimeError) as err:
         target = str(optimizer.get("_target_"))
         raise ConfigError(f"optimizer: {target} refuses these settings ({one_line(err)}); check optimizer.*") from None
+
+
+def check_fused_clipping(cfg: DictConfig) -> None:
+    """Under 16-mixed on CUDA a fused optimizer unscales its gradients inside its own step, so Lightning cannot clip
+    them first and stops at the first step; refused here instead. (The scratch loop unscales, clips, then steps.)"""
+    trainer = cfg.trainer
+    fp16 = str(trainer.get("precision")) in ("16-mixed", "16") and uses_cuda(str(trainer.get("accelerator", "auto")))
+    if cfg.engine == "lightning" and fp16 and trainer.get("gradient_clip_val") and cfg.optimizer.get("fused"):
+        raise ConfigError(
+            f"trainer.gradient_clip_val={trainer.gradient_clip_val} with optimizer.fused=true under 16-mixed: "
+            "Lightning cannot clip gradients a fused step unscales itself; set optimizer.fused=false (the loss scaler "
+            "then reads the host once per step), use trainer.precision=bf16-mixed, or engine=scratch"
+        )
 
 
 def check_added_keys(cfg: DictConfig) -> None:
@@ -226,11 +241,12 @@ def improves(metric: str, metrics: MetricCollection) -> str | None:
     return None if higher is None else ("max" if higher else "min")
 
 
-def followed_directions(cfg: DictConfig) -> dict[str, tuple[str, str, str]]:
-    """Each key that names a metric to follow -> (the metric, the key of its direction, that direction). Sweeps and
-    Optuna rank ``optimized_metric`` by ``monitor_mode``."""
+def followed_directions(cfg: DictConfig, sweeping: bool) -> dict[str, tuple[str, str, str]]:
+    """Each key that names a metric to follow -> (the metric, the key of its direction, that direction). In a sweep,
+    the report and Optuna rank ``optimized_metric`` by ``monitor_mode``; a single run only returns it."""
     followed = {"monitor": (cfg.monitor, "monitor_mode", cfg.monitor_mode)}
-    followed["optimized_metric"] = (cfg.optimized_metric, "monitor_mode", cfg.monitor_mode)
+    if sweeping:
+        followed["optimized_metric"] = (cfg.optimized_metric, "monitor_mode", cfg.monitor_mode)
     for name, callback in (cfg.get("callbacks") or {}).items():
         if callback and callback.get("monitor") and callback.get("mode"):
             followed[f"callbacks.{name}.monitor"] = (callback.monitor, f"callbacks.{name}.mode", callback.mode)
@@ -240,10 +256,14 @@ def followed_directions(cfg: DictConfig) -> dict[str, tuple[str, str, str]]:
     return followed
 
 
-def check_metric_directions(cfg: DictConfig) -> None:
+def in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def check_metric_directions(cfg: DictConfig, sweeping: bool) -> None:
     """A metric followed the wrong way round trains silently and keeps its worst epoch as the best: refused."""
     metrics = build_objective(cfg.module).metrics
-    for key, (metric, mode_key, mode) in followed_directions(cfg).items():
+    for key, (metric, mode_key, mode) in followed_directions(cfg, sweeping).items():
         wanted = improves(metric, metrics)
         if wanted is None or wanted == mode:
             continue

@@ -32,6 +32,8 @@ def _foreign_entries(directory: Path) -> list[str]:
 class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check(config.hydra.run.dir)
+        if config.get("task_name") != "train":
+            return  # eval and export write their own files into a run directory of theirs
         if foreign := _foreign_entries(Path(config.hydra.run.dir)):
             print(
                 f"Error: hydra.run.dir={config.hydra.run.dir} already holds {', '.join(foreign[:5])}, and is not a "

@@ -7,6 +7,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
+from src.config.resolvers import register_resolvers
 from src.report.build import REPORT_FILES, SEED_FILES, build_report
 from src.report.jobs import has_jobs
 
@@ -22,6 +23,7 @@ def main() -> None:
     parser = OneLineParser(prog="python -m src.report", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. logs/train/multiruns/<date>_<id>")
     sweep_dir = parser.parse_args().sweep_dir
+    register_resolvers()  # a job that never wrote config.yaml leaves Hydra's, with the configs' interpolations
     if not sweep_dir.is_dir():
         parser.error(f"{sweep_dir} is not a directory")
     if not has_jobs(sweep_dir):

@@ -104,12 +104,18 @@ def newest_good_checkpoint(run_dirs: list[Path]) -> Path | None:
     return None
 
 
-def find_resumption(search_root: Path, mine: Fingerprint, own: Run | None, others: list[Run]) -> Resumption:
+def find_resumption(
+    search_root: Path, mine: Fingerprint, own: Run | None, others: list[Run], refuse_live: bool = True
+) -> Resumption:
     """Decide from the earlier runs of this experiment: ``own`` is what this run's directory already held (a
-    pinned ``hydra.run.dir`` or sweep dir run again), ``others`` the runs under ``search_root``."""
+    pinned ``hydra.run.dir`` or sweep dir run again), ``others`` the runs under ``search_root``. A live run of it
+    is refused (``refuse_live``: a single run) or passed over (a sweep job, whose twin is a job of its own)."""
     runs = []
     for run_dir, record in ([own] if own is not None else []) + others:
         if not mine.same_experiment(record):
+            continue
+        if is_alive(record) and not refuse_live:
+            log.info("resume=auto: skipping %s: it is still running (pid %s)", run_dir, record.get("pid"))
             continue
         if is_alive(record):  # continuing or repeating it now would make two live branches of one run
             raise ConfigError(
