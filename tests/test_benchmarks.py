@@ -51,6 +51,7 @@ def test_gpu_tables_part_runs_in_quick_mode(part: str, fake_data: Path, tmp_path
             "--data-dir={data}",
             "--recipes=headline",
             "--repeats=1",
+            "--timed-steps=50",
             "--extra",
             "data.batch_size=4",
         ],
