@@ -16,8 +16,11 @@ from src.config.resolvers import PROJECT_ROOT, register_resolvers
 if __name__ == "__main__" and (problems := command_line_problems(sys.argv[1:], PROJECT_ROOT / "configs")):
     print("\n".join(problems), file=sys.stderr)  # a mistyped option, refused in a second: before the heavy imports
     raise SystemExit(1)
-if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]):
-    answer_with_hydra(lambda cfg: None, "train")  # --help, --cfg, --info: no run, so none of the heavy imports
+# --help, --cfg, --info: no run, so none of the heavy imports; unless a Trainer or callback argument may need the ``++``
+# that open_arguments adds below (it reads their signatures, which imports Lightning).
+OPENED = ("trainer.", "callbacks.")
+if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]) and not any(a.startswith(OPENED) for a in sys.argv):
+    answer_with_hydra(lambda cfg: None, "train")
 
 from dataclasses import asdict
 from pathlib import Path

@@ -64,6 +64,11 @@ def test_hydra_flags_answer_without_running(script: str, flags: str) -> None:
     assert expected.get(flags, f"task_name: {script}") in output
 
 
+def test_cfg_job_shows_a_trainer_argument_no_yaml_lists_as_a_run_would_take_it() -> None:
+    code, output = run(["train.py", "trainer.fast_dev_run=true", "--cfg", "job"])
+    assert code == 0 and "  fast_dev_run: true" in output, output[-2000:]
+
+
 @pytest.mark.parametrize("multirun", [False, True], ids=["single", "multirun"])
 @pytest.mark.parametrize("script", ["eval", "export"])
 def test_checkpoint_scripts_without_a_checkpoint_say_their_usage_in_one_line(
