@@ -385,14 +385,15 @@ def check_batch_counts(cfg: DictConfig, datamodule: TensorDataModule) -> None:
     trainer = cfg.trainer
     if trainer.get("fast_dev_run") or trainer.get("overfit_batches"):
         return  # they set the batch counts themselves
-    loaders = {"train": datamodule.train_dataloader()}
+    assert datamodule.splits is not None  # set up before the checks
+    splits = {"train": (0, datamodule.batch_size)}  # counted from the splits' sizes: no loader is built for it
     if datamodule.holds_out_validation():
-        loaders["val"] = datamodule.evaluation_loader(1)
+        splits["val"] = (1, datamodule.eval_batch_size)
     if cfg.test:
-        loaders["test"] = datamodule.evaluation_loader(2)
+        splits["test"] = (2, datamodule.eval_batch_size)
     counts = {}
-    for stage, loader in loaders.items():
-        length = math.ceil(len(loader) / processes(trainer))
+    for stage, (index, batch_size) in splits.items():
+        length = math.ceil(math.ceil(len(datamodule.splits[index]) / processes(trainer)) / batch_size)
         limit = trainer.get(f"limit_{stage}_batches")
         counts[stage] = length if limit is None else min(length, batch_limit(limit, length))
         if isinstance(limit, float) and limit > 0 and counts[stage] == 0:
