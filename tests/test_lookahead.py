@@ -6,6 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from src.callbacks import Lookahead
+from src.training.metrics import MeanLoss
 
 
 class Constant(L.LightningModule):
@@ -52,3 +53,35 @@ def test_weights_follow_the_slow_copy_on_the_cubic_schedule_and_end_on_it(tmp_pa
     restored = Lookahead()
     restored.load_state_dict(lookahead.state_dict())
     assert torch.equal(restored.slow["w"], lookahead.slow["w"])
+
+
+class ConstantWithMetric(Constant):
+    """The same weight, and a metric whose running sum the module saves with its weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mean_loss = MeanLoss()
+        self.mean_loss.persistent(True)
+        self.losses: list[float] = []
+
+    def training_step(self, batch, batch_idx):
+        loss = self.w * 1.0
+        self.mean_loss.update(loss, 1)
+        self.losses.append(float(loss))
+        return loss
+
+
+def test_metric_sums_saved_with_the_module_are_left_out_of_the_slow_copy(tmp_path) -> None:
+    module, lookahead = ConstantWithMetric(), Lookahead(every_n_steps=5, final_decay=0.5)
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[lookahead],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module)
+    assert list(lookahead.slow) == ["w"]
+    assert module.mean_loss.total.item() == sum(module.losses)  # not pulled toward an old copy every 5 steps

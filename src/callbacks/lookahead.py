@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from torchmetrics import Metric
 
 
 class Lookahead(L.Callback):
@@ -28,11 +29,17 @@ class Lookahead(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # read once: Lightning computes it by building the training loader again
         self.total_steps = max(int(trainer.estimated_stepping_batches), 1)
-        # The floating-point weights and BatchNorm statistics (step counters are left alone), collected once: the
-        # state dict's tensors share the module's storage, so updating them updates the network.
-        self.live = {name: value for name, value in pl_module.state_dict().items() if value.is_floating_point()}
+        # The floating-point weights and BatchNorm statistics (step counters are left alone; so are the metrics'
+        # running sums, which a module saves too), collected once: the state dict's tensors share the module's
+        # storage, so updating them updates the network.
+        measuring = tuple(f"{name}." for name, module in pl_module.named_modules() if isinstance(module, Metric))
+        self.live = {
+            name: value
+            for name, value in pl_module.state_dict().items()
+            if value.is_floating_point() and not name.startswith(measuring)
+        }
         if self.slow:  # resumed: the checkpoint's copy, on the module's device
-            self.slow = {name: value.to(self.live[name]) for name, value in self.slow.items()}
+            self.slow = {name: self.slow[name].to(value) for name, value in self.live.items()}
         else:
             self.slow = {name: value.detach().clone() for name, value in self.live.items()}
 
@@ -47,10 +54,9 @@ class Lookahead(L.Callback):
             decay = self.final_decay * (step / total) ** 3
         else:
             return
-        for name, value in self.live.items():
-            slow = self.slow[name]
-            slow.lerp_(value, 1.0 - decay)
-            value.copy_(slow)
+        live, slow = list(self.live.values()), [self.slow[name] for name in self.live]
+        torch._foreach_lerp_(slow, live, 1.0 - decay)  # two kernels for all tensors, not two per tensor
+        torch._foreach_copy_(live, slow)
 
     def state_dict(self) -> dict[str, Any]:
         return {"slow": {name: value.cpu() for name, value in self.slow.items()}}

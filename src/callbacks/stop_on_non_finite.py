@@ -28,40 +28,54 @@ def diverged_message(what: str, value: float, step: int, epoch: int, lr: float, 
 
 
 class NonFiniteWatch:
-    """The first step whose loss or gradients were not finite, recorded on the device without a host sync; reading
-    it (:meth:`first_non_finite`) is the one sync, which the engines do every so many steps and at epoch ends, so a
-    step never waits for the one before it. float16 training skips steps with overflowing gradients by design (the
-    loss scaler), so there only the loss is watched."""
+    """Each step's loss and gradient norms, written on the device into one row of a buffer (one kernel a step,
+    two with the gradients, whatever the number of parameters, and no host sync); reading the rows written since
+    the last read (:meth:`first_non_finite`) is the one sync, which the engines do every so many steps and at epoch
+    ends, so a step never waits for the one before it. ``loss_only`` for float16 training: its loss scaler skips
+    the steps whose gradients overflow, by design."""
 
-    def __init__(self, precision: str) -> None:
-        self.loss_only = precision.startswith("16")
-        self.names: list[str] = []
-        self.step: torch.Tensor | None = None  # -1 while every step was finite
-        self.values: torch.Tensor | None = None  # the loss and gradient norms of that step
+    def __init__(self, loss_only: bool) -> None:
+        self.loss_only = loss_only
+        self.names: list[str] = []  # what each column holds
+        self.rows: torch.Tensor | None = None  # one row per step observed, doubled in length when full
+        self.row_views: tuple[torch.Tensor, ...] = ()
+        self.steps: list[int] = []  # the step of each row written since the last read
+        self.no_gradient: torch.Tensor | None = None  # a frozen parameter's, made once
 
+    @torch.no_grad()
     def observe(self, loss: torch.Tensor, named_parameters: Iterable[tuple[str, nn.Parameter]], step: int) -> None:
         named = [] if self.loss_only else list(named_parameters)
-        norms = [
-            torch.linalg.vector_norm(p.grad.float()) if p.grad is not None else loss.new_zeros((), dtype=torch.float)
-            for _, p in named
-        ]
-        values = torch.stack([loss.detach().float().reshape(()), *norms])
-        if self.step is None or self.values is None or self.values.shape != values.shape:
+        if self.rows is None:
             self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in named)]
-            self.step = torch.full((), -1, dtype=torch.long, device=values.device)
-            self.values = torch.zeros_like(values)
-        first = ~torch.isfinite(values).all() & (self.step < 0)
-        self.step = torch.where(first, step, self.step)
-        self.values = torch.where(first, values, self.values)
+            self._allocate(loss.new_zeros((128, len(self.names)), dtype=torch.float))
+            self.no_gradient = loss.new_zeros(())
+        elif len(self.steps) == len(self.rows):  # more steps between reads than ever before
+            self._allocate(torch.cat([self.rows, torch.zeros_like(self.rows)]))
+        row = self.row_views[len(self.steps)]
+        if named:
+            grads = [p.grad if p.grad is not None else self.no_gradient for _, p in named]
+            torch.stack([loss, *torch._foreach_norm(grads)], out=row)  # one kernel for all the norms
+        else:
+            row.copy_(loss)
+        self.steps.append(step)
+
+    def _allocate(self, rows: torch.Tensor) -> None:
+        self.rows, self.row_views = rows, rows.unbind()  # views made once, not one per step
 
     def first_non_finite(self) -> tuple[str, float, int] | None:
         """``("train/loss", value, step)`` or ``("the gradient of <name>", norm, step)`` of the first non-finite
-        step observed, or None."""
-        if self.step is None or self.values is None or int(self.step) < 0:
+        step since the last read, or None."""
+        if self.rows is None or not self.steps:
             return None
-        values = self.values.tolist()
-        index = next(i for i, value in enumerate(values) if not math.isfinite(value))
-        return self.names[index], values[index], int(self.step)
+        rows, steps = self.rows[: len(self.steps)], self.steps
+        self.steps = []
+        if bool(rows.isfinite().all()):  # the one host read (a sync on a GPU)
+            return None
+        for step, row in zip(steps, rows.tolist(), strict=True):
+            for name, value in zip(self.names, row, strict=True):
+                if not math.isfinite(value):
+                    return name, value, step
+        return None
 
 
 class StopOnNonFinite(L.Callback):
@@ -83,7 +97,7 @@ class StopOnNonFinite(L.Callback):
         if self.loss is None:
             return
         if self.watch is None:
-            self.watch = NonFiniteWatch(str(trainer.precision))
+            self.watch = NonFiniteWatch(loss_only=getattr(trainer.precision_plugin, "scaler", None) is not None)
         self.watch.observe(self.loss, pl_module.named_parameters(), trainer.global_step)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:

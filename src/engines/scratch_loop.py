@@ -32,6 +32,7 @@ from src.errors import DivergedError, RunInterruptedError
 from src.training.batch_limits import batch_limit
 from src.training.checkpoints import adopt, load_net_weights, net_state, restore_rng_states, rng_states, save_atomic
 from src.training.interrupt import StopRequest, interrupted_message
+from src.training.metrics import MeanLoss
 from src.training.objectives import Objective
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
@@ -127,7 +128,8 @@ def train_step(
         loss = state.objective.loss(outputs, y)  # 2. loss
     if window.starts:
         state.optimizer.zero_grad()  # 3. zero_grad (once per window of batches whose gradients add up)
-    amp.scaled(loss / window.size).backward()  # 4. backward
+    # 4. backward; over a window of several batches the gradients add up to those of their mean loss
+    amp.scaled(loss / window.size if window.size > 1 else loss).backward()
     if window.ends:
         window.before_step(loss)  # checks and clipping
         amp.step(state.optimizer)  # 5. step
@@ -166,7 +168,7 @@ class ScratchTrainer:
         self.on_validated = on_validated
         self.rank, self.world_size = rank, world_size
         self.amp = MixedPrecision(settings.precision, device)
-        self.watch = NonFiniteWatch(settings.precision)
+        self.watch = NonFiniteWatch(loss_only=self.amp.scaler.is_enabled())
         self.epoch, self.global_step = 0, 0
         self.best_score: float | None = None
         self.best_path: Path | None = None
@@ -249,13 +251,14 @@ class ScratchTrainer:
         where it stopped."""
         s = self.settings
         state.model.train()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        count, start = 0, 0
-        if partial is not None:  # partial-epoch resume: the loader, metrics and loss sum as they were
+        mean_loss = MeanLoss().to(self.device)
+        mean_loss.persistent(True)  # saved with a mid-epoch checkpoint
+        start = 0
+        if partial is not None:  # partial-epoch resume: the loader, metrics and mean loss as they were
             loader.load_state_dict(partial["loader"])
             state.train_metrics.load_state_dict(partial["metrics"])
-            loss_sum += partial["loss_sum"]
-            count, start = partial["count"], partial["loader"]["batches_served"]
+            mean_loss.load_state_dict(partial["loss"])
+            start = partial["loader"]["batches_served"]
         total = self._num_batches(loader, s.limit_train_batches)
         limit = None if s.limit_train_batches is None else s.limit_train_batches - start
         with self._progress(f"epoch {self.epoch}", total) as advance:
@@ -269,17 +272,17 @@ class ScratchTrainer:
                         state.schedule["scheduler"].step()
                     if s.non_finite_every_n_steps and self.global_step % s.non_finite_every_n_steps == 0:
                         self._stop_if_diverged(state)
-                loss_sum += loss.detach().double() * len(x)
-                count += len(x)
-                state.train_metrics.update(state.objective.to_predictions(outputs.detach().float()), y)
+                with torch.no_grad():  # measuring needs no graph
+                    mean_loss.update(loss, len(x))
+                    state.train_metrics.update(state.objective.to_predictions(outputs), y)
                 advance()
                 if window.ends and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
                     saved = {"loader": loader.state_dict(), "metrics": state.train_metrics.state_dict()}
-                    partial = {**saved, "loss_sum": loss_sum, "count": count}
+                    partial = {**saved, "loss": mean_loss.state_dict()}
                     self._interrupt(stop, {**self._checkpoint(state), "partial_epoch": partial})
         self._stop_if_diverged(state)
-        return self._epoch_result("train", loss_sum, count, state.train_metrics)
+        return self._epoch_result("train", mean_loss, state.train_metrics)
 
     def _window(self, index: int, total: int, state: FitState) -> Accumulation:
         size = self.settings.accumulate_grad_batches
@@ -363,27 +366,24 @@ class ScratchTrainer:
         """Loss and metrics over the first ``limit`` batches of the loader (all with None); ``confusion`` (a
         torchmetrics confusion matrix) is filled too."""
         model.eval()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        count = 0
+        mean_loss = MeanLoss().to(self.device)
         for x, y in batches(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.amp.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
                 loss = objective.loss(outputs, y)
-            loss_sum += loss.double() * len(x)
-            count += len(x)
-            predictions = objective.to_predictions(outputs.float())
+            mean_loss.update(loss, len(x))
+            predictions = objective.to_predictions(outputs)
             metrics.update(predictions, y)
             if confusion is not None:
                 confusion.update(predictions, y.long())
-        return self._epoch_result(stage, loss_sum, count, metrics)
+        return self._epoch_result(stage, mean_loss, metrics)
 
-    def _epoch_result(self, stage: str, loss_sum: torch.Tensor, count: int, metrics: Any) -> dict[str, float]:
+    def _epoch_result(self, stage: str, mean_loss: MeanLoss, metrics: Any) -> dict[str, float]:
         """The epoch's mean loss (weighted by batch size) and metrics over all processes; resets the metrics."""
-        loss_sum, total_count = all_reduce_sum(loss_sum, torch.tensor(float(count), device=self.device))
         metric_values = {name: value.item() for name, value in metrics.compute().items()}
         metrics.reset()
-        return {f"{stage}/loss": (loss_sum / total_count).item(), **metric_values}
+        return {f"{stage}/loss": mean_loss.compute().item(), **metric_values}
 
     # ----------------------------------------------------------------- checkpoints and early stopping
     def _improved(self, score: float) -> bool:

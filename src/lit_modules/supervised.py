@@ -7,9 +7,10 @@ import torch
 from lightning import LightningModule
 from torch import nn
 from torch.optim import Optimizer
-from torchmetrics import MeanMetric, Metric
+from torchmetrics import Metric
 
 from src.training.checkpoints import restore_rng_states, rng_states
+from src.training.metrics import MeanLoss
 from src.training.objectives import make_objective
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
@@ -56,9 +57,9 @@ class SupervisedModule(LightningModule):
         self.val_metrics = objective.metrics.clone(prefix="val/")
         self.test_metrics = objective.metrics.clone(prefix="test/")
         # Epoch means of the loss, weighted by batch size, synchronized across processes like the other metrics.
-        # No NaN check: it reads every step's loss on the host (a GPU sync per step), and dropping NaNs would hide a
-        # diverged run, whose mean loss now shows as NaN (stop_on_non_finite stops it at the first one).
-        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
+        # No NaN check: it would read every step's loss on the host (a GPU sync per step), and dropping NaNs would
+        # hide a diverged run, whose mean loss shows as NaN (stop_on_non_finite stops it at the first one).
+        self.train_loss, self.val_loss, self.test_loss = MeanLoss(), MeanLoss(), MeanLoss()
         # Saved in checkpoints: an epoch interrupted and resumed mid-way still reports its mean over every batch.
         self.train_metrics.persistent(True)
         self.train_loss.persistent(True)
@@ -72,13 +73,12 @@ class SupervisedModule(LightningModule):
         x, y = batch
         outputs = self(x) if stage == "train" else self.evaluation_outputs(x)
         loss = self.loss_fn(outputs, y)
-        predictions = self.to_predictions(outputs.detach())
-        metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step
-        # One value per sample, so the epoch mean weights each batch by its size. (Not weight=len(x): with
-        # nan_strategy="disable", torchmetrics 1.9 drops weights, Lightning-AI/torchmetrics#3434.)
-        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(x)))
-        if stage == "test" and self.test_confusion is not None:
-            self.test_confusion.update(predictions, y.long())
+        with torch.no_grad():  # measuring needs no graph
+            predictions = self.to_predictions(outputs)
+            metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step
+            getattr(self, f"{stage}_loss").update(loss, len(x))
+            if stage == "test" and self.test_confusion is not None:
+                self.test_confusion.update(predictions, y.long())
         return loss
 
     def _log_epoch_metrics(self, stage: str, metrics: Any) -> None:

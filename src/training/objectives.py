@@ -8,14 +8,13 @@ import torch
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
-    BinaryAccuracy,
     BinaryConfusionMatrix,
-    MulticlassAccuracy,
     MulticlassConfusionMatrix,
 )
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
 from src.tasks import Task
+from src.training.metrics import ThresholdAccuracy, TopKAccuracy, shared_tallies
 
 DEFAULT_LOSS = {Task.REGRESSION: "mse", Task.BINARY: "bce", Task.MULTICLASS: "cross_entropy"}
 
@@ -69,13 +68,14 @@ def default_metrics(task: str | Task, num_outputs: int) -> dict[str, Metric]:
     task = Task.parse(task)
     if task is Task.REGRESSION:
         return {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}
-    # validate_args=False: checking the labels of every batch reads them on the host (a GPU sync per step); the data
-    # modules check their labels once, when they load them.
+    # Accuracies updated every step in a few kernels and no host read (src/training/metrics.py); the data modules
+    # check their labels once, when they load them.
     if task is Task.BINARY:
-        return {"acc": BinaryAccuracy(validate_args=False)}
-    multiclass: dict[str, Metric] = {"acc": MulticlassAccuracy(num_outputs, average="micro", validate_args=False)}
+        return {"acc": ThresholdAccuracy()}
+    ranks = 5 if num_outputs > 5 else 1  # top-1 and top-5 from one tally
+    multiclass: dict[str, Metric] = {"acc": TopKAccuracy(1, ranks)}
     if num_outputs > 5:
-        multiclass["top5"] = MulticlassAccuracy(num_outputs, top_k=5, average="micro", validate_args=False)
+        multiclass["top5"] = TopKAccuracy(5, ranks)
     return multiclass
 
 
@@ -99,7 +99,9 @@ def _metrics(task: Task, num_outputs: int, metrics: Mapping[str, Metric | None] 
             )
         else:
             chosen[name] = metric
-    return MetricCollection(chosen)
+    # Compute groups named, not found: torchmetrics would merge any metrics whose states happen to be equal after
+    # the first batch (its own top-1 and top-5 accuracy on a batch where they agree).
+    return MetricCollection(chosen, compute_groups=shared_tallies(chosen) or False)
 
 
 def make_objective(

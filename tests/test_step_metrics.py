@@ -1,0 +1,97 @@
+"""The metrics updated on every training step give torchmetrics' values, and the non-finite watch finds the first
+bad step however many steps pass between its reads."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
+
+from src.callbacks.stop_on_non_finite import NonFiniteWatch
+from src.tasks import Task
+from src.training.metrics import MeanLoss, ThresholdAccuracy, TopKAccuracy
+from src.training.objectives import make_objective
+
+
+def batches(count: int, classes: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    rng = torch.Generator().manual_seed(seed)
+    sizes = [7 + i for i in range(count)]  # unequal batches, as an epoch's last one is
+    return [(torch.randn(n, classes, generator=rng), torch.randint(0, classes, (n,), generator=rng)) for n in sizes]
+
+
+def test_top1_and_top5_from_one_shared_tally_equal_torchmetrics_accuracy_across_a_checkpoint_round_trip() -> None:
+    collection = make_objective(Task.MULTICLASS, 10).metrics.clone(prefix="train/")
+    assert collection.compute_groups == {0: ["acc", "top5"]}  # one update serves both
+    reference = {k: MulticlassAccuracy(10, top_k=k, average="micro") for k in (1, 5)}
+    data = batches(6, 10)
+    for scores, target in data[:3]:
+        collection.update(scores, target)
+    collection.persistent(True)
+    resumed = make_objective(Task.MULTICLASS, 10).metrics.clone(prefix="train/")
+    resumed.persistent(True)
+    resumed.load_state_dict(collection.state_dict())  # a mid-epoch checkpoint, read back
+    for scores, target in data[3:]:
+        resumed.update(scores, target)
+    for scores, target in data:
+        for metric in reference.values():
+            metric.update(scores, target)
+    values = resumed.compute()
+    assert values["train/acc"].item() == pytest.approx(reference[1].compute().item())
+    assert values["train/top5"].item() == pytest.approx(reference[5].compute().item())
+    assert values["train/top5"] > values["train/acc"]
+
+
+def test_threshold_accuracy_equals_torchmetrics_binary_accuracy_on_probabilities() -> None:
+    ours, reference = ThresholdAccuracy(), BinaryAccuracy()
+    rng = torch.Generator().manual_seed(1)
+    for n in (5, 8, 3):
+        probabilities = torch.rand(n, 1, generator=rng)
+        target = torch.randint(0, 2, (n, 1), generator=rng).float()
+        ours.update(probabilities, target)
+        reference.update(probabilities, target)
+    assert ours.compute().item() == pytest.approx(reference.compute().item())
+
+
+def test_mean_loss_weighs_each_batch_by_its_size_and_keeps_no_graph() -> None:
+    metric = MeanLoss()
+    weight = nn.Parameter(torch.tensor(2.0))
+    for loss, size in [(weight * 1.0, 4), (weight * 4.0, 1)]:
+        metric.update(loss, size)
+    assert metric.compute().item() == pytest.approx((2.0 * 4 + 8.0 * 1) / 5)
+    assert not metric.total.requires_grad
+
+
+def test_top_k_above_the_tallied_ranks_is_refused() -> None:
+    with pytest.raises(ValueError, match="top_k must be between 1 and ranks"):
+        TopKAccuracy(top_k=5, ranks=3)
+
+
+def linear_with_gradients(value: float) -> nn.Linear:
+    layer = nn.Linear(2, 1)
+    for parameter in layer.parameters():
+        parameter.grad = torch.full_like(parameter, value)
+    return layer
+
+
+def test_watch_names_the_first_non_finite_gradient_after_more_steps_than_its_buffer_holds() -> None:
+    watch = NonFiniteWatch(loss_only=False)
+    layer = linear_with_gradients(1.0)
+    for step in range(300):  # the buffer starts at 128 rows and doubles
+        if step == 250:
+            layer.bias.grad.fill_(math.inf)
+        watch.observe(torch.tensor(0.5), layer.named_parameters(), step)
+    assert watch.first_non_finite() == ("the gradient of bias", math.inf, 250)
+    watch.observe(torch.tensor(0.5), linear_with_gradients(1.0).named_parameters(), 300)
+    assert watch.first_non_finite() is None  # each read covers the steps since the one before
+
+
+def test_watch_of_the_loss_alone_reports_the_first_nan_loss_and_nothing_while_finite() -> None:
+    watch = NonFiniteWatch(loss_only=True)
+    for step, loss in enumerate([1.0, 0.5, 0.25]):
+        watch.observe(torch.tensor(loss), [], step)
+    assert watch.first_non_finite() is None
+    for step, loss in enumerate([0.2, math.nan, math.inf], start=3):
+        watch.observe(torch.tensor(loss), [], step)
+    name, value, step = watch.first_non_finite()
+    assert (name, math.isnan(value), step) == ("train/loss", True, 4)
