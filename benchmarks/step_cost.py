@@ -23,6 +23,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -76,23 +77,66 @@ def bare_loop(cfg: DictConfig, batches: int) -> int:
     return batches
 
 
+class BareLightningModule(L.LightningModule):
+    """Lightning's own loop as the reference for the Lightning engine: the bare loop's step as a LightningModule."""
+
+    def __init__(self, net: torch.nn.Module, loss_of: torch.nn.Module, make_optimizer: Any) -> None:
+        super().__init__()
+        self.net, self.loss_of, self.make_optimizer = net, loss_of, make_optimizer
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return self.loss_of(self.net(x), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.make_optimizer(self.parameters())
+
+
+def bare_lightning(cfg: DictConfig, batches: int) -> int:
+    """:func:`bare_loop`'s work run by a Lightning Trainer with no callbacks, logger or progress bar; returns
+    steps."""
+    datamodule = builders.build_datamodule(cfg)
+    builders.set_up_data(datamodule)
+    net = builders.build_model(cfg)
+    builders.init_from_data(net, datamodule)
+    module = BareLightningModule(net, builders.build_objective(cfg.module).loss, instantiate(cfg.optimizer))
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        precision=cfg.trainer.precision,
+        max_epochs=1,
+        limit_train_batches=batches,
+        limit_val_batches=0,
+        logger=False,
+        callbacks=[],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=cfg.paths.output_dir,
+    )
+    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
+    return trainer.global_step
+
+
 def one_epoch(
     engine: str, overrides: list[str], batches: int, output_dir: Path, count: bool
 ) -> tuple[Counter[str], float, int]:
     """Ops (when counted: counting slows Python down), wall seconds and optimizer steps of one epoch of ``batches``
     training batches."""
     limits = ["trainer.max_epochs=1", f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=1"]
-    cfg = compose_same_work([*limits, f"engine={'lightning' if engine == 'bare' else engine}", *overrides], output_dir)
+    cfg = compose_same_work([*limits, f"engine={'lightning' if engine in BARE else engine}", *overrides], output_dir)
     counter = OpCounter()
     with counter if count else nullcontext():
         start = time.perf_counter()
-        if engine == "bare":
-            steps = bare_loop(cfg, batches)
+        if engine in BARE:
+            steps = BARE[engine](cfg, batches)
         else:
             train(cfg)
             steps = json.loads((output_dir / "result.json").read_text())["global_step"]
         seconds = time.perf_counter() - start
     return counter.ops, seconds, steps
+
+
+BARE = {"bare": bare_loop, "bare lightning": bare_lightning}  # the references, written here
 
 
 def cache_data(overrides: list[str], output_dir: Path) -> None:
@@ -115,6 +159,48 @@ def per_step(
     return ops, (many_seconds - few_seconds) / steps
 
 
+def python_seconds(engines: list[str], workdir: Path, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Seconds per step of each engine on :data:`TINY`, once per repeat, the engines interleaved."""
+    tiny = [*TINY, "trainer.accelerator=cpu"]
+    for engine in engines:  # warm-up, untimed: first calls, lazy imports
+        one_epoch(engine, tiny, args.short, workdir / f"warm-up-{engine}", count=False)
+    seconds: dict[str, list[float]] = {engine: [] for engine in engines}
+    for repeat in range(args.repeats):
+        for engine in engines:
+            long = args.short + args.timed_steps
+            seconds[engine].append(per_step(engine, tiny, workdir / f"tiny{repeat}", args.short, long, count=False)[1])
+    return seconds
+
+
+def ops_table(counted: dict[str, dict[str, Counter[str]]]) -> Table:
+    table = Table(title="ATen ops per training step (forward, backward, optimizer; CPU dispatch)")
+    for column in ("recipe", "engine", "ops / step", "/ bare", "/ bare lightning", "most frequent"):
+        table.add_column(column, justify="left" if column in ("recipe", "engine", "most frequent") else "right")
+    for recipe, by_engine in counted.items():
+        totals = {engine: sum(ops.values()) for engine, ops in by_engine.items()}
+        for engine, ops in by_engine.items():
+            common = ", ".join(f"{op} {n:g}" for op, n in ops.most_common(3))
+            total = totals[engine]
+            versus = f"{total / totals['bare lightning']:.2f}" if engine == "lightning" else ""
+            table.add_row(recipe, engine, f"{total:g}", f"{total / totals['bare']:.2f}", versus, common)
+    return table
+
+
+def python_table(seconds: dict[str, list[float]], repeats: int) -> Table:
+    table = Table(title=f"Python time per step, {' '.join(TINY)}: median of {repeats}")
+    for column in ("engine", "ms / step", "/ bare", "/ bare lightning"):
+        table.add_column(column, justify="left" if column == "engine" else "right")
+    ms = {engine: 1000 * statistics.median(values) for engine, values in seconds.items()}
+
+    def ratio(engine: str, reference: str) -> str:  # "-" when lost in the run-to-run spread: raise --timed-steps
+        return f"{ms[engine] / ms[reference]:.2f}" if ms[engine] > 0 and ms[reference] > 0 else "-"
+
+    for engine, value in ms.items():
+        versus = ratio(engine, "bare lightning") if engine == "lightning" else ""
+        table.add_row(engine, f"{value:.3f}" if value > 0 else "noise", ratio(engine, "bare"), versus)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="holds cifar-10-batches-py/ (headline and speedrun)")
@@ -128,39 +214,20 @@ def main() -> None:
     register_resolvers()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
-    engines = [*ENGINES, "bare"]
+    engines = [*ENGINES, *BARE]
     base = ["trainer.accelerator=cpu", f"paths.data_dir={args.data_dir}", *args.extra]
-
-    ops_table = Table(title="ATen ops per training step (forward, backward, optimizer; CPU dispatch)")
-    for column in ("recipe", "engine", "ops / step", "/ bare", "most frequent"):
-        ops_table.add_column(column, justify="right" if column in ("ops / step", "/ bare") else "left")
-    seconds: dict[str, list[float]] = {engine: [] for engine in engines}
     with tempfile.TemporaryDirectory() as tmp:
-        for recipe in args.recipes:
-            counted = {
+        counted = {
+            recipe: {
                 engine: per_step(engine, [*RECIPES[recipe], *base], Path(tmp) / recipe, args.short, args.long)[0]
                 for engine in engines
             }
-            bare = sum(counted["bare"].values())
-            for engine, ops in counted.items():
-                total = sum(ops.values())
-                common = ", ".join(f"{op} {n:g}" for op, n in ops.most_common(4))
-                ops_table.add_row(recipe, engine, f"{total:g}", f"{total / bare:.2f}", common)
-        tiny = [*TINY, "trainer.accelerator=cpu"]
-        for engine in engines:  # warm-up, untimed: first calls, lazy imports
-            one_epoch(engine, tiny, args.short, Path(tmp) / f"warm-up-{engine}", count=False)
-        for repeat in range(args.repeats):
-            for engine in engines:
-                workdir, long = Path(tmp) / f"tiny{repeat}", args.short + args.timed_steps
-                seconds[engine].append(per_step(engine, tiny, workdir, args.short, long, count=False)[1])
-    python_table = Table(title=f"Python time per step, {' '.join(TINY)}: median of {args.repeats}")
-    for column in ("engine", "ms / step", "/ bare"):
-        python_table.add_column(column, justify="left" if column == "engine" else "right")
-    bare_ms = 1000 * statistics.median(seconds["bare"])
-    for engine in engines:
-        ms = 1000 * statistics.median(seconds[engine])
-        measured = ms > 0 and bare_ms > 0  # else lost in the run-to-run spread: raise --timed-steps
-        python_table.add_row(engine, f"{ms:.3f}" if ms > 0 else "noise", f"{ms / bare_ms:.2f}" if measured else "-")
+            for recipe in args.recipes
+        }
+        seconds = python_seconds(engines, Path(tmp), args)
+    console = Console()
+    console.print(ops_table(counted))
+    console.print(python_table(seconds, args.repeats))
     console = Console()
     console.print(ops_table)
     console.print(python_table)

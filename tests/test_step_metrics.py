@@ -82,7 +82,8 @@ def test_watch_names_the_first_non_finite_gradient_after_more_steps_than_its_buf
             layer.bias.grad.fill_(math.inf)
         watch.observe(torch.tensor(0.5), layer.named_parameters(), step)
     assert watch.first_non_finite() == ("the gradient of bias", math.inf, 250)
-    watch.observe(torch.tensor(0.5), linear_with_gradients(1.0).named_parameters(), 300)
+    layer.bias.grad.fill_(1.0)
+    watch.observe(torch.tensor(0.5), layer.named_parameters(), 300)
     assert watch.first_non_finite() is None  # each read covers the steps since the one before
 
 

@@ -1,5 +1,6 @@
 """Checkpointing whose bookkeeping follows a run resumed into a new run directory (what ``resume=auto`` does)."""
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,11 @@ class RunCheckpoint(ModelCheckpoint):
     keeps its best score and top-k: the best checkpoint and ``optimized_metric`` then come out as in a run never
     interrupted. Lightning's own keeps only ``best_model_path`` there, so the first resumed epoch always counts as
     the best, and a run resumed after its last epoch has no best score at all."""
+
+    @cached_property
+    def state_key(self) -> str:
+        # Lightning reads it around every hook call, every step; ModelCheckpoint formats it from its settings anew
+        return super().state_key
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old_dir = state_dict.get("dirpath")

@@ -36,6 +36,7 @@ class NonFiniteWatch:
 
     def __init__(self, loss_only: bool) -> None:
         self.loss_only = loss_only
+        self.parameters: list[tuple[str, nn.Parameter]] = []
         self.names: list[str] = []  # what each column holds
         self.rows: torch.Tensor | None = None  # one row per step observed, doubled in length when full
         self.row_views: tuple[torch.Tensor, ...] = ()
@@ -44,16 +45,16 @@ class NonFiniteWatch:
 
     @torch.no_grad()
     def observe(self, loss: torch.Tensor, named_parameters: Iterable[tuple[str, nn.Parameter]], step: int) -> None:
-        named = [] if self.loss_only else list(named_parameters)
-        if self.rows is None:
-            self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in named)]
+        if self.rows is None:  # the parameters, listed once: a fit does not change them
+            self.parameters = [] if self.loss_only else list(named_parameters)
+            self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in self.parameters)]
             self._allocate(loss.new_zeros((128, len(self.names)), dtype=torch.float))
             self.no_gradient = loss.new_zeros(())
         elif len(self.steps) == len(self.rows):  # more steps between reads than ever before
             self._allocate(torch.cat([self.rows, torch.zeros_like(self.rows)]))
         row = self.row_views[len(self.steps)]
-        if named:
-            grads = [p.grad if p.grad is not None else self.no_gradient for _, p in named]
+        if self.parameters:
+            grads = [p.grad if p.grad is not None else self.no_gradient for _, p in self.parameters]
             torch.stack([loss, *torch._foreach_norm(grads)], out=row)  # one kernel for all the norms
         else:
             row.copy_(loss)

@@ -11,10 +11,9 @@ from torchmetrics.classification import (
     BinaryConfusionMatrix,
     MulticlassConfusionMatrix,
 )
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
 from src.tasks import Task
-from src.training.metrics import ThresholdAccuracy, TopKAccuracy, shared_tallies
+from src.training.metrics import MeanError, ThresholdAccuracy, TopKAccuracy, shared_tallies
 
 DEFAULT_LOSS = {Task.REGRESSION: "mse", Task.BINARY: "bce", Task.MULTICLASS: "cross_entropy"}
 
@@ -67,7 +66,7 @@ def default_metrics(task: str | Task, num_outputs: int) -> dict[str, Metric]:
     """Regression logs mse and mae; binary logs acc; multiclass logs acc (and top5 with more than 5 classes)."""
     task = Task.parse(task)
     if task is Task.REGRESSION:
-        return {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}
+        return {"mse": MeanError(power=2), "mae": MeanError(power=1)}
     # Accuracies updated every step in a few kernels and no host read (src/training/metrics.py); the data modules
     # check their labels once, when they load them.
     if task is Task.BINARY:
