@@ -225,12 +225,9 @@ def main() -> None:
             for recipe in args.recipes
         }
         seconds = python_seconds(engines, Path(tmp), args)
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     console.print(ops_table(counted))
     console.print(python_table(seconds, args.repeats))
-    console = Console()
-    console.print(ops_table)
-    console.print(python_table)
     console.print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; overrides: {base}")
 
 

@@ -5,7 +5,8 @@ and wall time, then their mean ± std; with ``--threshold``, also when each run'
 An untimed warm-up run first pays the one-off costs (kernels loaded on first use, cuDNN autotuning,
 ``model.compile=true``), and its extra time over a timed run is reported on its own. Each run's time is split into
 the engine's work (data onto the device, fit with validation, test) and the whole ``train`` call (also config
-checks, model build, run records).
+checks, model build, run records). The runs draw no plots (``plots=true`` times them too); a run whose checkpoints
+follow no metric tests its final weights in memory, with no checkpoint reloaded.
 
     python -m benchmarks.time_to_accuracy experiment=cifar10_speedrun paths.data_dir=/root/data --seeds 5 --target 94
     python -m benchmarks.time_to_accuracy experiment=cifar10_speedrun paths.data_dir=/root/data model.compile=true
@@ -89,7 +90,7 @@ def timed(fit: Callable, seconds: list[float]) -> Callable:
 
 
 def timed_run(overrides: list[str], seed: int, output_dir: Path, threshold: float | None = None) -> Run:
-    cfg = compose_run([*overrides, f"seed={seed}"], output_dir)
+    cfg = compose_run(["plots=false", *overrides, f"seed={seed}"], output_dir)  # drawing is not training
     engine_seconds: list[float] = []
     engines = {name: timed(fit, engine_seconds) for name, fit in ENGINES.items()}
     start = now()

@@ -66,3 +66,4 @@ def test_other_benchmark_runs_in_quick_mode(command: list[str], fake_data: Path,
         [sys.executable, "-m", *arguments], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert_ran_cleanly(done)
+    assert " object at 0x" not in done.stdout and "<function " not in done.stdout  # tables, not Python objects

@@ -65,8 +65,10 @@ def fit_with_lightning(
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
         if cfg.test:
-            log.info("Testing %s", best or "the final weights (no checkpoint was saved)")
-            metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best or None)[0])
+            # Without a monitored checkpoint no epoch is the best: the final weights, tested in memory, not reloaded
+            chosen = best if checkpoint is not None and checkpoint.monitor is not None else ""
+            log.info("Testing %s", chosen or "the final weights (no checkpoint chose the best)")
+            metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=chosen or None)[0])
         if cfg.plots and module.confusion_matrix is not None and trainer.is_global_zero and not trainer.fast_dev_run:
             publish_confusion_matrix(module.confusion_matrix, cfg.paths.output_dir, loggers, trainer.global_step)
     if not trainer.fast_dev_run:

@@ -339,11 +339,12 @@ class ScratchTrainer:
 
     # ----------------------------------------------------------------- validation and testing
     def test(self, net: nn.Module, objective: Objective, loader: Any) -> tuple[dict[str, float], Any]:
-        """Test what Lightning tests (the best checkpoint, else last.ckpt, else the final weights); log and return
-        the test metrics and the confusion matrix (None for regression), summed over all processes."""
-        if self.tested_checkpoint is not None:
-            load_net_weights(self.tested_checkpoint, net)
-        log.info("Testing %s", self.tested_checkpoint or "the final weights (no checkpoint was saved)")
+        """Test what the Lightning engine tests (the best checkpoint, else the final weights); log and return the
+        test metrics and the confusion matrix (None for regression), summed over all processes."""
+        best = self.best_path if self.settings.save_best else None
+        if best is not None:
+            load_net_weights(best, net)
+        log.info("Testing %s", best or "the final weights (no checkpoint chose the best)")
         metrics = objective.metrics.clone(prefix="test/").to(self.device)
         confusion = objective.confusion.to(self.device) if objective.confusion is not None else None
         objective.loss.to(self.device)
