@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from benchmarks.host_syncs import HOST_READ_OPS
 from benchmarks.timing import compose_same_work, cpu_name
 from src.config import builders
 from src.config.resolvers import register_resolvers
@@ -172,9 +173,15 @@ def python_seconds(engines: list[str], workdir: Path, args: argparse.Namespace) 
     return seconds
 
 
+def host_reads(ops: Counter[str]) -> float:
+    """Ops per step that read a tensor on the host (a GPU sync), by name: ``.item()``, ``nonzero``, ..."""
+    return sum(count for op, count in ops.items() if op in HOST_READ_OPS)
+
+
 def ops_table(counted: dict[str, dict[str, Counter[str]]]) -> Table:
     table = Table(title="ATen ops per training step (forward, backward, optimizer; CPU dispatch)")
-    for column in ("recipe", "engine", "ops / step", "/ bare", "/ bare lightning", "most frequent"):
+    columns = ("recipe", "engine", "ops / step", "/ bare", "/ bare lightning", "host reads / step", "most frequent")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("recipe", "engine", "most frequent") else "right")
     for recipe, by_engine in counted.items():
         totals = {engine: sum(ops.values()) for engine, ops in by_engine.items()}
@@ -182,7 +189,8 @@ def ops_table(counted: dict[str, dict[str, Counter[str]]]) -> Table:
             common = ", ".join(f"{op} {n:g}" for op, n in ops.most_common(3))
             total = totals[engine]
             versus = f"{total / totals['bare lightning']:.2f}" if engine == "lightning" else ""
-            table.add_row(recipe, engine, f"{total:g}", f"{total / totals['bare']:.2f}", versus, common)
+            cells = [f"{total:g}", f"{total / totals['bare']:.2f}", versus, f"{host_reads(ops):g}", common]
+            table.add_row(recipe, engine, *cells)
     return table
 
 
