@@ -42,7 +42,9 @@ def test_groups_differ_only_in_seed_best_first_and_show_their_failed_jobs() -> N
 def test_separation_says_whether_the_best_beats_the_runner_up_beyond_the_noise() -> None:
     apart = group_by_seed([job(str(i), f"lr={lr} seed={i}", v) for i, (lr, v) in enumerate(
         [(1, 0.10), (1, 0.11), (1, 0.12), (2, 0.50), (2, 0.51), (2, 0.52)])])  # fmt: skip
-    assert separation(apart).startswith("The best group is separated from the runner-up by more than the seed noise")
+    assert separation(apart).startswith(
+        "The best group is separated from the runner-up by more than the noise of seeds and folds"
+    )
     close = group_by_seed([job(str(i), f"lr={lr} seed={i}", v) for i, (lr, v) in enumerate(
         [(1, 0.10), (1, 0.30), (1, 0.20), (2, 0.25), (2, 0.15), (2, 0.35)])])  # fmt: skip
     assert separation(close).startswith("The best group is not separated from the runner-up")
@@ -50,3 +52,19 @@ def test_separation_says_whether_the_best_beats_the_runner_up_beyond_the_noise()
 
 def test_a_sweep_without_repeated_settings_has_no_groups() -> None:
     assert group_by_seed([job("0", "lr=1", 0.1), job("1", "lr=2", 0.2)]) == []
+
+
+def test_folds_group_as_seeds_do_and_together_with_them() -> None:
+    jobs = [
+        job(f"{opt}{fold}{seed}", f"optimizer={opt} data.folds=3 data.fold={fold} seed={seed}", value)
+        for opt, base in (("sgd", 0.3), ("adam", 0.1))
+        for fold in range(3)
+        for seed, value in ((0, base + 0.01 * fold), (1, base + 0.01 * fold + 0.005))
+    ]
+    groups = group_by_seed(jobs)
+    assert [(g.overrides, g.metric.n) for g in groups] == [
+        ("optimizer=adam data.folds=3", 6),
+        ("optimizer=sgd data.folds=3", 6),
+    ]
+    assert groups[0].metric.mean == pytest.approx(0.1125)
+    assert separation(groups).startswith("The best group is separated")

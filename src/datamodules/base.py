@@ -25,11 +25,36 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> list[torch.T
     return [order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]]
 
 
+def fold_splits(splits: Splits, folds: int, fold: int, seed: int) -> Splits:
+    """k-fold cross-validation: the training and validation splits pooled and cut into ``folds`` parts by a seeded
+    permutation (the same parts for every ``fold`` of one seed); part ``fold`` validates, the others train, and the
+    test split stays as it was."""
+    train, val, test = splits
+    inputs, targets = (torch.cat([a, b]) for a, b in zip(train.tensors, val.tensors, strict=True))
+    if len(inputs) < folds:
+        raise ValueError(f"data.folds={folds} is more folds than the {len(inputs)} training samples")
+    parts = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed)).tensor_split(folds)
+    kept = torch.cat([part for index, part in enumerate(parts) if index != fold])
+    held = parts[fold]
+    return TensorDataset(inputs[kept], targets[kept]), TensorDataset(inputs[held], targets[held]), test
+
+
+def check_folds(folds: int, fold: int) -> None:
+    if folds < 0 or folds == 1:
+        raise ValueError(f"data.folds must be 0 (no cross-validation) or a number of folds >= 2, got {folds}")
+    if folds == 0 and fold != 0:
+        raise ValueError(f"data.fold={fold} needs data.folds: the number of folds to cut, e.g. data.folds=5")
+    if folds and not 0 <= fold < folds:
+        raise ValueError(f"data.fold={fold} is not one of data.folds={folds}: choose 0 to {folds - 1}")
+
+
 class TensorDataModule(LightningDataModule):
     """Subclasses build the three splits as tensors in :meth:`build`; this class checks them and serves batches.
 
     ``task``, ``input_shape`` and ``num_outputs`` come from the data config, where model configs read them by
     interpolation; checking them against the built tensors keeps a config from lying about its data.
+    ``folds`` (>= 2) and ``fold`` cross-validate: :func:`fold_splits` replaces the validation split by fold ``fold``
+    of the training data.
     """
 
     TASK: Task
@@ -44,8 +69,11 @@ class TensorDataModule(LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        folds: int = 0,
+        fold: int = 0,
     ) -> None:
         super().__init__()
+        check_folds(folds, fold)
         if Task.parse(task) is not self.TASK:
             raise ValueError(
                 f"{type(self).__name__} is a {self.TASK.value} data set; its config declares task={task!r}"
@@ -59,6 +87,7 @@ class TensorDataModule(LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.folds, self.fold = folds, fold
         self.splits: Splits | None = None
 
     def data_identity(self) -> str:
@@ -78,6 +107,8 @@ class TensorDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
             self.splits = self.build()
+            if self.folds:
+                self.splits = fold_splits(self.splits, self.folds, self.fold, self.seed)
             for split in self.splits:
                 if len(split):  # an empty validation split (data.val_size=0) has nothing to check
                     self._check_declared(*split.tensors)

@@ -163,7 +163,7 @@ class VisionDataModule(TensorDataModule):
         )
 
     def holds_out_validation(self) -> bool:
-        return self.val_size > 0
+        return self.val_size > 0 or self.folds > 0
 
     def _loader(self, index: int, train: bool) -> DeviceLoader | DataLoader:
         images, labels = self._split(index).tensors

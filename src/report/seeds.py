@@ -1,6 +1,7 @@
-"""Sweeps over seeds: the jobs that differ only in ``seed`` form a group, and a group's spread is the seed noise.
+"""Sweeps over seeds and folds: the jobs that differ only in ``seed`` or ``data.fold`` (k-fold cross-validation)
+form a group, and a group's spread is the noise of the seed and of the data held out.
 
-One seed per setting cannot tell a difference from noise; a group's mean, standard deviation and 95% interval
+One run per setting cannot tell a difference from noise; a group's mean, standard deviation and 95% interval
 (Student's t) can, and Welch's t-test says whether the best group beats the runner-up by more than that noise.
 """
 
@@ -15,7 +16,7 @@ from scipy import stats
 
 from src.report.jobs import Job
 
-SEED = re.compile(r"(^|\s)\+*seed=\S+")
+REPEAT = re.compile(r"(^|\s)\+*(seed|data\.fold)=\S+")  # what a group's jobs may differ in
 SIGNIFICANCE = 0.05
 
 
@@ -69,10 +70,10 @@ class Group:
 
 def group_by_seed(jobs: list[Job]) -> list[Group]:
     """The groups, best mean first and groups with no completed job last; empty when no setting ran more than one
-    seed (a sweep without seeds keeps its one-row-per-job table alone)."""
+    seed or fold (a sweep without them keeps its one-row-per-job table alone)."""
     by_setting: dict[str, list[Job]] = {}
     for job in jobs:
-        by_setting.setdefault(SEED.sub("", job.overrides).strip(), []).append(job)
+        by_setting.setdefault(REPEAT.sub("", job.overrides).strip(), []).append(job)
     if all(len(members) < 2 for members in by_setting.values()):
         return []
     groups = [Group(overrides or "(every job)", members) for overrides, members in by_setting.items()]
@@ -82,20 +83,20 @@ def group_by_seed(jobs: list[Job]) -> list[Group]:
 
 
 def separation(groups: list[Group]) -> str:
-    """One line: is the best group ahead of the runner-up by more than the seed noise?"""
+    """One line: is the best group ahead of the runner-up by more than the noise of seeds and folds?"""
     if len(groups) < 2 or min(len(groups[0].completed), len(groups[1].completed)) < 2:
-        return "Too few completed seeds in the two best groups (at least 2 each) to test their difference."
+        return "Too few completed seeds or folds in the two best groups (at least 2 each) to test their difference."
     best, runner_up = ([job.value for job in group.completed] for group in groups[:2])
     p_value = stats.ttest_ind(best, runner_up, equal_var=False).pvalue
     verdict = "is" if p_value < SIGNIFICANCE else "is not"
     return (
-        f"The best group {verdict} separated from the runner-up by more than the seed noise "
+        f"The best group {verdict} separated from the runner-up by more than the noise of seeds and folds "
         f"(Welch's t-test, two-sided, p = {p_value:.3g}; threshold {SIGNIFICANCE})."
     )
 
 
 def markdown_lines(groups: list[Group], metric: str, test_metric: str) -> list[str]:
-    lines = ["## Groups of seeds", "", separation(groups), ""]
+    lines = ["## Groups of seeds and folds", "", separation(groups), ""]
     lines += [f"| group | n | {metric} | {test_metric} | failed |", "|---|---|---|---|---|"]
     for i, group in enumerate(groups):
         failed = ", ".join(f"job {job.name} ({job.status})" for job in group.failed)
