@@ -24,6 +24,7 @@ from src.sweeps.trial import trial_reporter
 from src.training.batch_limits import batch_limit
 from src.training.checkpoints import load_net_weights
 from src.training.interrupt import StopRequest
+from src.training.throughput import training_flops_per_sample
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 
@@ -79,6 +80,7 @@ def callback_reads(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         "early_stopping": {**followed, "patience": ANY, "min_delta": ANY},
         "stop_on_non_finite": {"check_every_n_steps": ANY},
         "lr_monitor": {"logging_interval": "epoch"},
+        "throughput": {},
         "progress_bar": {},
         "model_summary": {},
     }  # fmt: skip
@@ -172,6 +174,7 @@ def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int, 
         test_time_shift=cfg.module.test_time_shift,
         stop_on_non_finite=bool(callbacks.get("stop_on_non_finite")),
         non_finite_every_n_steps=(callbacks.get("stop_on_non_finite") or {}).get("check_every_n_steps", 100),
+        throughput=bool(callbacks.get("throughput")),
     )
 
 
@@ -207,6 +210,8 @@ def fit_from_scratch(
     objective = builders.build_objective(cfg.module)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(resume_from, net) if resume_from else None
+    if settings.throughput:
+        loop.flops_per_sample = training_flops_per_sample(net, datamodule.training_inputs(1))
     ready()
     if (cfg.get("callbacks") or {}).get("model_summary") and cfg.trainer.get("enable_model_summary", True):
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -36,6 +36,7 @@ from src.training.metrics import MeanLoss
 from src.training.objectives import Objective
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
+from src.training.throughput import device_seconds, peak_flops, throughput_metrics
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class LoopSettings:
     test_time_shift: int = 0  # ... and for the views translated by this many pixels
     stop_on_non_finite: bool = True  # watch loss and gradients every step without a sync
     non_finite_every_n_steps: int = 100  # read the watch (one sync) this often and at epoch ends; 0: epoch ends only
+    throughput: bool = True  # log samples/s (and FLOP utilization) each epoch (callbacks.throughput)
 
 
 @dataclass
@@ -175,6 +177,8 @@ class ScratchTrainer:
         self.last_path: Path | None = None  # last.ckpt, once written
         self.bad_epochs = 0
         self.metrics: dict[str, float] = {}  # the latest of each epoch metric; kept in checkpoints
+        self.flops_per_sample: int | None = None  # training FLOPs of one sample, for the FLOP utilization
+        self.epoch_samples = 0  # trained in the latest epoch (by this process)
 
     # ----------------------------------------------------------------- the loop
     def fit(
@@ -194,7 +198,11 @@ class ScratchTrainer:
                 self.epoch = epoch
                 set_epoch(train_loader, epoch)
                 lr = {f"lr-{type(state.optimizer).__name__}": state.optimizer.param_groups[0]["lr"]}
+                started = device_seconds(self.device)
                 new = self._train_epoch(state, train_loader, stop, partial_epoch)
+                if s.throughput:
+                    seconds, peak = device_seconds(self.device) - started, peak_flops(self.device, s.precision)
+                    new |= throughput_metrics(self.epoch_samples, seconds, self.world_size, self.flops_per_sample, peak)
                 partial_epoch = None
                 validated = s.limit_val_batches != 0 and (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:
@@ -253,7 +261,7 @@ class ScratchTrainer:
         state.model.train()
         mean_loss = MeanLoss().to(self.device)
         mean_loss.persistent(True)  # saved with a mid-epoch checkpoint
-        start = 0
+        start, self.epoch_samples = 0, 0
         if partial is not None:  # partial-epoch resume: the loader, metrics and mean loss as they were
             loader.load_state_dict(partial["loader"])
             state.train_metrics.load_state_dict(partial["metrics"])
@@ -266,6 +274,7 @@ class ScratchTrainer:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 window = self._window(index, total, state)
                 outputs, loss = train_step(state, x, y, self.amp, window)
+                self.epoch_samples += x.shape[0]
                 if window.ends:
                     self.global_step += 1
                     if state.schedule is not None and state.schedule["interval"] == "step":
