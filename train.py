@@ -47,7 +47,7 @@ from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
 from src.engines.lightning_engine import fit_with_lightning
-from src.engines.result import optimized_value
+from src.engines.result import FitResult, optimized_value
 from src.engines.scratch_engine import check_scratch_settings, fit_from_scratch
 from src.errors import ConfigError, RunError, RunInterruptedError, TrialPrunedError, one_line
 from src.runs.liveness import is_alive, process_identity
@@ -62,6 +62,7 @@ from src.runs.resume import (
     fingerprint,
     read_record,
 )
+from src.sweeps.gpu_lease import gpus_leased, lease_wanted
 from src.tasks import Task
 from src.training.checkpoints import load_net_weights
 from src.training.interrupt import StopRequest
@@ -103,6 +104,7 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         raise ConfigError(f"{output_dir} is in use by a live run (pid {previous['pid']}); wait for it or pick another")
     with recorded_run(output_dir, write=is_rank_zero()) as record:
         check_config(cfg, engines=ENGINES)
+        lease_wanted(cfg)  # a bad sweep_gpus, or one too small for trainer.devices, is refused here
         if cfg.engine == "scratch":
             check_scratch_settings(cfg)  # what the hand-written loop does not implement is refused, not ignored
         datamodule = builders.build_datamodule(cfg)
@@ -123,19 +125,10 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             record.update({key: found.reuse[key] for key in REUSED_FIELDS}, reused_from=str(found.reuse_dir))
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
 
-        if uses_cuda(str(cfg.trainer.get("accelerator", "auto"))):
-            torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
-        builders.set_up_data(datamodule)  # not for a reused result, which reads no data
-        check_batch_counts(cfg, datamodule)
-        L.seed_everything(cfg.seed, workers=True)
-        net = builders.build_model(cfg)
-        builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
-        check_free_space(output_dir, net)
-        if resumed_from:
-            check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"), cfg.engine)
-        if cfg.init_weights:
-            load_net_weights(cfg.init_weights, net)
-        result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from, ready=lambda: _show_config(cfg))
+        with gpus_leased(cfg) as gpus:  # in a parallel sweep: this job's own GPUs (sweep_gpus)
+            if gpus:
+                record.update(gpus=gpus)
+            result, net = _fit(cfg, datamodule, stop, resumed_from)
         plot = cfg.test and cfg.plots and cfg.data.task == Task.REGRESSION.value and not cfg.trainer.get("fast_dev_run")
         if plot and result.world_size == 1:  # one process holds the whole test split
             _plot_regression(net, datamodule, output_dir)
@@ -150,6 +143,26 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
             best_checkpoint=result.best_checkpoint,
         )
     return value, result.metrics
+
+
+def _fit(
+    cfg: DictConfig, datamodule: TensorDataModule, stop: StopRequest, resumed_from: str | None
+) -> tuple[FitResult, nn.Module]:
+    """Build the network on the set-up data and hand everything to the engine, which fits and tests."""
+    if uses_cuda(str(cfg.trainer.get("accelerator", "auto"))):
+        torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+    builders.set_up_data(datamodule)  # not for a reused result, which reads no data
+    check_batch_counts(cfg, datamodule)
+    L.seed_everything(cfg.seed, workers=True)
+    net = builders.build_model(cfg)
+    builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
+    check_free_space(Path(cfg.paths.output_dir), net)
+    if resumed_from:
+        check_resumable(resumed_from, net, instantiate(cfg.optimizer), cfg.trainer.get("max_epochs"), cfg.engine)
+    if cfg.init_weights:
+        load_net_weights(cfg.init_weights, net)
+    result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from, ready=lambda: _show_config(cfg))
+    return result, net
 
 
 def _show_config(cfg: DictConfig) -> None:

@@ -1,6 +1,7 @@
 """Hydra multiruns through the real CLI: every job runs, failures are recorded, and the report is written."""
 
 import csv
+import itertools
 import json
 import shutil
 import signal
@@ -152,20 +153,32 @@ def test_rerun_in_a_pinned_sweep_dir_reuses_its_finished_jobs_in_place_and_leave
     assert f"resume=auto: reusing the finished run {pinned / '0'}" in done.stdout + done.stderr
 
 
-def test_joblib_launcher_runs_each_job_in_a_worker_process(tmp_path: Path) -> None:
+def test_joblib_jobs_run_in_worker_processes_each_on_gpus_no_running_job_shares(tmp_path: Path) -> None:
+    # Two GPUs faked (sweep_gpus=2; the jobs train on the CPU), three jobs at once: two lease a GPU each, the third
+    # waits for one to be freed.
     done, sweep_dir = multirun(
         tmp_path,
         "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
+        "hydra.launcher.n_jobs=3",
+        "sweep_gpus=2",
         *XOR,
         "trainer.max_epochs=3",
-        "seed=1,2",
+        "seed=1,2,3",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = [json.loads((sweep_dir / job / "result.json").read_text()) for job in ("0", "1")]
+    results = [json.loads((sweep_dir / job / "result.json").read_text()) for job in ("0", "1", "2")]
     assert all(r["status"] == "completed" for r in results)
-    assert len({r["pid"] for r in results}) == 2, "both jobs ran in one process: the launcher did not take them"
-    assert len({Path(r["best_checkpoint"]).parent.parent for r in results}) == 2
+    assert len({r["pid"] for r in results}) == 3, "jobs ran in one process: the launcher did not take them"
+    assert len({Path(r["best_checkpoint"]).parent.parent for r in results}) == 3
+    leases = [json.loads(line) for line in (sweep_dir / "gpu_leases.jsonl").read_text().splitlines()]
+    assert sorted(lease["job"] for lease in leases) == [0, 1, 2]
+    assert {lease["job"]: lease["gpus"] for lease in leases} == {job: r["gpus"] for job, r in enumerate(results)}
+    assert {gpu for lease in leases for gpu in lease["gpus"]} == {0, 1}
+    for first, second in itertools.combinations(leases, 2):  # held at the same time: never the same GPU
+        overlap = first["acquired"] < second["released"] and second["acquired"] < first["released"]
+        assert not (overlap and set(first["gpus"]) & set(second["gpus"])), (first, second)
+    moments = sorted(moment for lease in leases for moment in (lease["acquired"], lease["released"]))
+    assert all(sum(lease["acquired"] <= t < lease["released"] for lease in leases) <= 2 for t in moments)
 
 
 def test_sigterm_to_a_joblib_sweep_stops_its_workers_with_their_state_saved_and_no_more_jobs(tmp_path: Path) -> None:

@@ -27,10 +27,11 @@ def is_rank_zero() -> bool:
     return world()[0] == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
-def init_distributed(use_cuda: bool) -> tuple[torch.device, int, int]:
-    """Join the process group torchrun prepared (NCCL on GPUs, gloo on CPUs); return device, rank, world size."""
+def init_distributed(use_cuda: bool, gpu: int | None = None) -> tuple[torch.device, int, int]:
+    """Join the process group torchrun prepared (NCCL on GPUs, gloo on CPUs); return device, rank, world size.
+    ``gpu``: the GPU of a one-process run, where not the first."""
     rank, local_rank, world_size = world()
-    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    device = torch.device("cuda", local_rank if gpu is None else gpu) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from src.config import builders
@@ -123,6 +123,12 @@ def check_scratch_settings(cfg: DictConfig) -> None:
             raise ConfigError(f"callbacks.{name}.{found[0]}={found[1]} is not implemented by engine=scratch; {hint}")
 
 
+def named_gpu(trainer: DictConfig) -> int | None:
+    """The GPU of ``trainer.devices=[i]``, one process on GPU i (what a sweep's lease gives a job); else None."""
+    devices = trainer.get("devices", 1)
+    return int(devices[0]) if isinstance(devices, ListConfig | list) and len(devices) == 1 else None
+
+
 def check_scratch_processes(trainer: DictConfig) -> None:
     """The loop runs one process per process torchrun starts: more devices or machines than that would silently
     train on one; a strategy other than DDP is not implemented."""
@@ -134,6 +140,8 @@ def check_scratch_processes(trainer: DictConfig) -> None:
         )
     processes = world()[2]
     counts = isinstance(devices, int) and isinstance(nodes, int)
+    if named_gpu(trainer) is not None and (nodes, processes) == (1, 1):
+        return  # one process on the GPU named (a sweep job's lease)
     if (devices, nodes) != (1, 1) and not (counts and devices * nodes == processes):
         raise ConfigError(
             f"trainer.devices={devices} trainer.num_nodes={nodes} does not match the {processes} process(es) "
@@ -197,7 +205,7 @@ def fit_from_scratch(
 ) -> FitResult:
     """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found); ``ready`` is
     called once everything is built, right before fitting."""
-    device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)))
+    device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)), named_gpu(cfg.trainer))
     datamodule.place(device, rank, world_size)
     datamodule.prepare_data()
     datamodule.setup("fit")
