@@ -18,16 +18,16 @@ from src.datamodules.fake_files import write_mnist
 from src.errors import ConfigError, RunError
 from src.runs.rebuild import load_run_config, rebuild
 from src.training.test_time_augmentation import evaluation_outputs
-from tests.conftest import CONFIG_DIR, compose_train_config, read_result
+from tests.conftest import CONFIG_DIR, PROJECT_ROOT, compose_train_config, read_result
 from train import train
 
 QUIET = ["logger=none", "callbacks.progress_bar=null", "callbacks.model_summary=null"]
-SMALL_MODELS = {
-    "perceptron": [],
-    "two_layer": [],
+MODELS = sorted(path.stem for path in (PROJECT_ROOT / "configs" / "model").glob("*.yaml"))  # a new file is tested
+SMALLER = {  # quicker sizes where the defaults are large; any other model runs as its config says
     "mlp": ["model.hidden_sizes=[16]"],
     "cnn": ["model.channels=[4,8,8]", "model.hidden_size=16"],
     "resnet": ["model.blocks_per_stage=[1,1]", "model.base_width=8"],
+    "speedrun_net": ["model.widths=[8,16,16]", "model.stem_width=8"],
 }
 
 
@@ -35,7 +35,7 @@ def fake_mnist_run(make_cfg, tmp_path: Path, model: str = "cnn") -> tuple[Path, 
     write_mnist(tmp_path / "data", n_train=80, n_test=30)
     cfg = make_cfg(
         f"model={model}",
-        *SMALL_MODELS[model],
+        *SMALLER.get(model, []),
         "data=mnist",
         f"paths.data_dir={tmp_path / 'data'}",
         "data.verify_checksums=false",
@@ -113,7 +113,7 @@ def test_predict_writes_one_row_per_sample_of_a_split_or_an_image_folder(make_cf
         assert [r["sample"] for r in csv.DictReader(f)] == ["digit_0.png", "digit_1.png", "digit_2.png"]
 
 
-@pytest.mark.parametrize("model", list(SMALL_MODELS))
+@pytest.mark.parametrize("model", MODELS)
 def test_onnx_export_matches_pytorch_for_every_model(make_cfg, tmp_path: Path, model: str) -> None:
     ckpt, _ = fake_mnist_run(make_cfg, tmp_path, model)
     report = export(tool_config("export", tmp_path / "export", f"ckpt_path={ckpt}", "samples=20"))

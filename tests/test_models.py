@@ -1,9 +1,13 @@
-"""Every model on every input shape it supports, the shapes it refuses, and the architecture facts it promises."""
+"""Every model on every input shape it supports, the shapes it refuses, and the architecture facts it promises; every
+model config with every data config, so a new file of either is tested with no edit here."""
 
 import pytest
 import torch
 from torch import nn
 
+from src.config import builders
+from src.config.resolvers import PROJECT_ROOT
+from src.errors import ConfigError
 from src.models import CNN, MLP, Perceptron, ResNet, ShapeError, SpeedrunNet, TwoLayerNet
 from src.models.speedrun_net import SpeedrunBatchNorm
 
@@ -117,3 +121,23 @@ def test_speedrun_net_divides_its_logits_by_the_temperature() -> None:
     cooled.load_state_dict(plain.state_dict())
     x = torch.randn(2, 1, 8, 8)
     torch.testing.assert_close(cooled(x) * 9, plain(x))
+
+
+MODEL_CONFIGS = sorted(path.stem for path in (PROJECT_ROOT / "configs" / "model").glob("*.yaml"))
+DATA_CONFIGS = sorted(path.stem for path in (PROJECT_ROOT / "configs" / "data").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("data", DATA_CONFIGS)
+@pytest.mark.parametrize("model", MODEL_CONFIGS)
+def test_every_model_config_builds_for_every_data_config_or_names_the_pair(make_cfg, model: str, data: str) -> None:
+    cfg = make_cfg(f"model={model}", f"data={data}")
+    try:
+        net = builders.build_model(cfg).eval()
+    except ConfigError as err:  # only image models refuse, and only vector data
+        assert len(cfg.data.input_shape) == 1, err
+        assert str(err).startswith(f"model={model} does not fit data={data}: ") and "data=mnist or data=cifar10" in str(
+            err
+        )
+        return
+    outputs = net(torch.randn(2, *cfg.data.input_shape))
+    assert outputs.shape == (2, cfg.data.num_outputs)
