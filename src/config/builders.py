@@ -14,6 +14,13 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from src.config.continued_history import (
+    WANDB_LOGGER,
+    continue_logged,
+    continuing_arguments,
+    copy_history_files,
+    history_to_continue,
+)
 from src.errors import ConfigError
 from src.models.shapes import ShapeError
 from src.training.objectives import Objective, make_objective
@@ -127,15 +134,22 @@ def _built(key: str, node: object) -> object:
         raise ConfigError(f"{key}: {err.__cause__ or err}") from None
 
 
-WANDB_LOGGER = "lightning.pytorch.loggers.WandbLogger"
-
-
-def build_loggers(cfg: DictConfig) -> list[Logger]:
+def build_loggers(cfg: DictConfig, resume_from: str | None = None) -> list[Logger]:
+    """The configured loggers; resumed from another run's checkpoint, they continue that run's history
+    (``src/config/continued_history.py``)."""
     nodes = [node for node in (cfg.get("logger") or {}).values() if node]
+    history = history_to_continue(resume_from, cfg.paths.output_dir, cfg.engine)
+    loggers = []
     for node in nodes:
-        if node.get("_target_") == WANDB_LOGGER and node.get("save_dir"):
+        target = node.get("_target_")
+        if target == WANDB_LOGGER and node.get("save_dir"):
             keep_wandb_in(Path(node.save_dir) / "wandb")
-    return [instantiate(node) for node in nodes]
+        if history is not None:
+            copy_history_files(target, node, history)
+        loggers.append(instantiate(node, **(continuing_arguments(target, node, history) if history else {})))
+    if history is not None:
+        continue_logged(loggers, history)
+    return loggers
 
 
 def keep_wandb_in(folder: Path) -> None:
@@ -146,6 +160,8 @@ def keep_wandb_in(folder: Path) -> None:
     except ImportError:
         raise ConfigError('logger=wandb needs the W&B extra: pip install -e ".[wandb]"') from None
 
+    if wandb.run is not None:  # left by a run stopped in this process: Lightning's logger would log into it
+        wandb.run.finish(exit_code=1)
     wandb.teardown()  # its background service outlives a run and keeps the folders it started with
     for variable, name in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_DATA_DIR", "data")):
         os.environ[variable] = str(folder / name)

@@ -39,7 +39,7 @@ def fit_with_lightning(
     called once the Trainer has accepted its settings, right before fitting."""
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     module = instantiate(cfg.module, net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
-    loggers = builders.build_loggers(cfg)
+    loggers = builders.build_loggers(cfg, resume_from)
     callbacks = [*builders.build_callbacks(cfg, has_logger=bool(loggers)), PlaceData()]
     if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
         callbacks.append(OptunaPruning(reporter))

@@ -212,7 +212,7 @@ def fit_from_scratch(
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     settings = settings_from_config(cfg, len(train_loader), len(val_loader), datamodule.holds_out_validation())
     use_deterministic_algorithms(cfg.trainer.get("deterministic"), cfg.trainer.get("benchmark"))
-    loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg)
+    loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg, resume_from)
     reporter = trial_reporter(cfg.optimized_metric) if world_size == 1 else None  # one trial, one reporter
     loop = ScratchTrainer(settings, device, loggers, rank, world_size, reporter.report if reporter else None)
     objective = builders.build_objective(cfg.module)
