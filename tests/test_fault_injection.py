@@ -40,11 +40,6 @@ RUN = [
 ]
 
 
-def start(log_dir: Path, *overrides: str) -> subprocess.Popen:
-    command = [sys.executable, "train.py", f"paths.log_dir={log_dir}", *RUN, *overrides]
-    return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 def run_dirs(log_dir: Path) -> list[Path]:
     runs = log_dir / "train" / "runs"
     return sorted(runs.iterdir()) if runs.is_dir() else []
@@ -57,16 +52,11 @@ def wait_until(condition, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-def interrupt_mid_epoch(log_dir: Path, process: subprocess.Popen, signum: int, run_count: int) -> Path:
-    """Once this process's run has finished an epoch (its last.ckpt exists), send ``signum`` a moment later, in
-    the middle of the next epoch. Returns the process's run directory."""
-    wait_until(
-        lambda: len(run_dirs(log_dir)) == run_count and (run_dirs(log_dir)[-1] / "checkpoints/last.ckpt").is_file()
-    )
-    time.sleep(0.1)
-    process.send_signal(signum)
-    process.wait(timeout=120)
-    return run_dirs(log_dir)[-1]
+def signalled_in_training(log_dir: Path, signal_name: str, *overrides: str) -> subprocess.CompletedProcess:
+    """``python train.py`` sent ``signal_name`` in the middle of the second epoch it trains (tests/phase_hooks.py: at
+    a counted forward pass, so no timing can move it)."""
+    command = [sys.executable, "-m", "tests.phase_hooks", "training", signal_name, f"paths.log_dir={log_dir}"]
+    return subprocess.run([*command, *RUN, *overrides], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
 
 
 def net_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -95,12 +85,10 @@ def uninterrupted(tmp_path: Path, engine: str) -> tuple[dict, dict[str, torch.Te
 )
 def test_killed_and_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path, engine: str, signum) -> None:
     log_dir = tmp_path / "logs"
-    killed = start(log_dir, f"engine={engine}")
-    interrupt_mid_epoch(log_dir, killed, signal.SIGKILL, run_count=1)
+    killed = signalled_in_training(log_dir, "SIGKILL", f"engine={engine}")
     assert killed.returncode == -signal.SIGKILL
-    stopped = start(log_dir, f"engine={engine}", "resume=auto")
-    run = interrupt_mid_epoch(log_dir, stopped, signum, run_count=2)
-    output = stopped.stdout.read()
+    stopped = signalled_in_training(log_dir, signal.Signals(signum).name, f"engine={engine}", "resume=auto")
+    run, output = run_dirs(log_dir)[-1], stopped.stdout + stopped.stderr
     assert stopped.returncode == 0, output
     assert f"{signal.Signals(signum).name} at epoch" in output and f"saved {run}/checkpoints/last.ckpt" in output
     assert "To resume, run: python train.py" in output and "resume=auto" in output

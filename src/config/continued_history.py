@@ -110,6 +110,6 @@ def _mlflow_run_id(node: Any, run_dir: Path) -> str | None:
 
 
 def _wandb_run_id(run_dir: Path) -> str | None:
-    """The W&B run id of the earlier run's offline folder (``wandb/offline-run-<time>-<id>``)."""
-    folders = sorted((run_dir / "wandb").glob("offline-run-*"))
-    return folders[-1].name.rsplit("-", 1)[-1] if folders else None
+    """The W&B run id of the earlier run's offline folder, from the name of its log (``run-<id>.wandb``)."""
+    logs = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    return logs[-1].stem.removeprefix("run-") if logs else None
