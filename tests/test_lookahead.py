@@ -30,20 +30,25 @@ class Constant(L.LightningModule):
         return DataLoader(TensorDataset(torch.zeros(10, 1)), batch_size=1)
 
 
-def test_weights_follow_the_slow_copy_on_the_cubic_schedule_and_end_on_it(tmp_path) -> None:
-    module = Constant()
-    lookahead = Lookahead(every_n_steps=5, final_decay=0.5)
-    # Lightning runs the callback's hook before the module's: values[i] is the weight after step i + 1, Lookahead done
+def fit_with(lookahead: Lookahead, module: L.LightningModule, epochs: int, root) -> None:
+    """A Trainer with nothing but the callback."""
     trainer = L.Trainer(
-        max_epochs=2,
+        max_epochs=epochs,
         callbacks=[lookahead],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        default_root_dir=tmp_path,
+        default_root_dir=root,
     )
     trainer.fit(module)
+
+
+def test_weights_follow_the_slow_copy_on_the_cubic_schedule_and_end_on_it(tmp_path) -> None:
+    module = Constant()
+    lookahead = Lookahead(every_n_steps=5, final_decay=0.5)
+    # Lightning runs the callback's hook before the module's: values[i] is the weight after step i + 1, Lookahead done
+    fit_with(lookahead, module, epochs=2, root=tmp_path)
     # steps 1-4 plain SGD; at step 5 the slow copy (0) moves toward -5 by 1 - decay, and the weight jumps onto it
     decay = 0.5 * (5 / 20) ** 3
     assert module.values[:6] == [-1.0, -2.0, -3.0, -4.0, -5.0 * (1 - decay), -5.0 * (1 - decay) - 1]
@@ -73,15 +78,6 @@ class ConstantWithMetric(Constant):
 
 def test_metric_sums_saved_with_the_module_are_left_out_of_the_slow_copy(tmp_path) -> None:
     module, lookahead = ConstantWithMetric(), Lookahead(every_n_steps=5, final_decay=0.5)
-    trainer = L.Trainer(
-        max_epochs=1,
-        callbacks=[lookahead],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(module)
+    fit_with(lookahead, module, epochs=1, root=tmp_path)
     assert list(lookahead.slow) == ["w"]
     assert module.mean_loss.total.item() == sum(module.losses)  # not pulled toward an old copy every 5 steps
