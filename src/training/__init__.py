@@ -1,1 +1,2 @@
-"""What both engines share: objectives, schedulers, test-time views, checkpoints and RNG state, interrupts."""
+"""What both engines share: objectives, step metrics, schedulers, test-time views, checkpoints and RNG state,
+interrupts, throughput."""
