@@ -84,10 +84,17 @@ def continue_csv(logger: CSVLogger, history: History) -> None:
     with open(earlier, newline="") as f:
         for row in csv.DictReader(f):
             step = int(row.pop("step"))
-            values = {key: float(value) for key, value in row.items() if value != ""}
+            values = {key: number for key, value in row.items() if (number := _number(value)) is not None}
             if step < history.first_step and values:
                 logger.log_metrics(values, step=step)
     logger.save()
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:  # a column of text (a metric logged as a string): not a curve
+        return None
 
 
 def continue_logged(loggers: list[Logger], history: History) -> None:
