@@ -83,8 +83,8 @@ class SupervisedModule(LightningModule):
 
     def _log_epoch_metrics(self, stage: str, metrics: Any) -> None:
         # Computed here, once per epoch and in the same order on every process: logging the metric objects on every
-        # step cost Lightning ~4 ms per step (2 CPU cores, 2026-11-23), and a lazily synchronized value read by the progress bar on rank 0
-        # alone would deadlock DDP.
+        # step cost Lightning ~4 ms per step (2 CPU cores, 2026-11-23), and a lazily synchronized value read by the
+        # progress bar on rank 0 alone would deadlock DDP.
         loss = getattr(self, f"{stage}_loss")
         self.log_dict({f"{stage}/loss": loss.compute(), **metrics.compute()}, prog_bar=stage == "val")
         loss.reset()
