@@ -281,9 +281,7 @@ class ScratchTrainer:
                         state.schedule["scheduler"].step()
                     if s.non_finite_every_n_steps and self.global_step % s.non_finite_every_n_steps == 0:
                         self._stop_if_diverged(state)
-                with torch.no_grad():  # measuring needs no graph
-                    mean_loss.update(loss, len(x))
-                    state.train_metrics.update(state.objective.to_predictions(outputs), y)
+                state.objective.measure(outputs, loss, y, state.train_metrics, mean_loss)
                 advance()
                 if window.ends and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
@@ -382,11 +380,7 @@ class ScratchTrainer:
             with self.amp.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
                 loss = objective.loss(outputs, y)
-            mean_loss.update(loss, len(x))
-            predictions = objective.to_predictions(outputs)
-            metrics.update(predictions, y)
-            if confusion is not None:
-                confusion.update(predictions, y.long())
+            objective.measure(outputs, loss, y, metrics, mean_loss, confusion)
         return self._epoch_result(stage, mean_loss, metrics)
 
     def _epoch_result(self, stage: str, mean_loss: MeanLoss, metrics: Any) -> dict[str, float]:

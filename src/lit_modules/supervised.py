@@ -51,6 +51,7 @@ class SupervisedModule(LightningModule):
         self.test_time_flip, self.test_time_shift = test_time_flip, test_time_shift
         self.resumed_metrics: dict[str, float] = {}  # the epoch metrics saved with the checkpoint fit resumed from
         objective = make_objective(task, num_outputs, loss, label_smoothing, metrics)
+        self.objective = objective
         self.loss_fn = objective.loss
         self.to_predictions = objective.to_predictions
         self.train_metrics = objective.metrics.clone(prefix="train/")
@@ -73,12 +74,8 @@ class SupervisedModule(LightningModule):
         x, y = batch
         outputs = self(x) if stage == "train" else self.evaluation_outputs(x)
         loss = self.loss_fn(outputs, y)
-        with torch.no_grad():  # measuring needs no graph
-            predictions = self.to_predictions(outputs)
-            metrics.update(predictions, y)  # computed once per epoch in _log_epoch_metrics, not per step
-            getattr(self, f"{stage}_loss").update(loss, len(x))
-            if stage == "test" and self.test_confusion is not None:
-                self.test_confusion.update(predictions, y.long())
+        confusion = self.test_confusion if stage == "test" else None
+        self.objective.measure(outputs, loss, y, metrics, getattr(self, f"{stage}_loss"), confusion)
         return loss
 
     def _log_epoch_metrics(self, stage: str, metrics: Any) -> None:

@@ -27,6 +27,24 @@ class Objective:
     confusion: Metric | None
     to_predictions: Callable[[torch.Tensor], torch.Tensor]
 
+    @torch.no_grad()  # measuring needs no graph
+    def measure(
+        self,
+        outputs: torch.Tensor,
+        loss: torch.Tensor,
+        targets: torch.Tensor,
+        metrics: MetricCollection,
+        mean_loss: Metric,
+        confusion: Metric | None = None,
+    ) -> None:
+        """What each batch adds to its epoch's metrics, the same in both engines and every stage: the mean loss,
+        the metrics of the predictions and, when testing, the confusion matrix; no host read."""
+        predictions = self.to_predictions(outputs)
+        metrics.update(predictions, targets)  # computed once per epoch, not per step
+        mean_loss.update(loss, len(targets))
+        if confusion is not None:
+            confusion.update(predictions, targets.long())
+
 
 def _loss(task: Task, loss: str | nn.Module | None, label_smoothing: float) -> nn.Module:
     """A named loss of the task, or the module a ``module.loss`` node built (``_target_: torch.nn.HuberLoss``)."""
