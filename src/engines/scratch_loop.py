@@ -13,6 +13,7 @@ order of operations, so both give the same losses and weights (tests/test_engine
 import logging
 import math
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -96,8 +97,10 @@ class MixedPrecision:
         self.device_type, self.dtype = device.type, dtype
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
 
-    def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device_type, self.dtype, enabled=self.dtype is not None)
+    def autocast(self) -> AbstractContextManager:
+        if self.dtype is None:  # full precision: not even a disabled autocast, whose set-up is Python every step
+            return nullcontext()
+        return torch.autocast(self.device_type, self.dtype)
 
     def scaled(self, loss: torch.Tensor) -> torch.Tensor:
         return self.scaler.scale(loss)

@@ -27,7 +27,6 @@ class Objective:
     confusion: Metric | None
     to_predictions: Callable[[torch.Tensor], torch.Tensor]
 
-    @torch.no_grad()  # measuring needs no graph
     def measure(
         self,
         outputs: torch.Tensor,
@@ -39,11 +38,12 @@ class Objective:
     ) -> None:
         """What each batch adds to its epoch's metrics, the same in both engines and every stage: the mean loss,
         the metrics of the predictions and, when testing, the confusion matrix; no host read."""
-        predictions = self.to_predictions(outputs)
-        metrics.update(predictions, targets)  # computed once per epoch, not per step
-        mean_loss.update(loss, len(targets))
-        if confusion is not None:
-            confusion.update(predictions, targets.long())
+        with torch.no_grad():  # measuring needs no graph
+            predictions = self.to_predictions(outputs)
+            metrics.update(predictions, targets)  # computed once per epoch, not per step
+            mean_loss.update(loss, targets.shape[0])
+            if confusion is not None:
+                confusion.update(predictions, targets.long())
 
 
 def _loss(task: Task, loss: str | nn.Module | None, label_smoothing: float) -> nn.Module:
