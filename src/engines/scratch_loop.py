@@ -1,9 +1,9 @@
 """The training loop Lightning runs for us, written out by hand in plain PyTorch.
 
-:func:`train_step` is the lesson's five steps (forward, loss, zero_grad, backward, step), in that order; the layers
-around it are kept apart: mixed precision (:class:`MixedPrecision`), gradient accumulation and the checks before a
-step (:class:`Accumulation`), and in :class:`ScratchTrainer` the epochs, interrupts, partial-epoch resume,
-validation, checkpoints, early stopping and testing.
+:meth:`ScratchTrainer.train_step` is the lesson's five steps (forward, loss, zero_grad, backward, step) in that
+order, with mixed precision, gradient accumulation, the non-finite check and clipping written where they happen;
+around it :class:`ScratchTrainer` runs the epochs, interrupts, partial-epoch resume, validation, checkpoints, early
+stopping and testing.
 
 Same configs, model, data module, loss, metrics, optimizer and scheduler as the Lightning engine, and the same
 order of operations, so both give the same losses and weights (tests/test_engine_parity.py checks it).
@@ -86,61 +86,6 @@ class FitState:
     val_metrics: MetricCollection
 
 
-class MixedPrecision:
-    """The AMP layer: forward and loss under autocast; with float16 the loss is scaled before backward, so small
-    gradients do not underflow, and unscaled before clipping and the step."""
-
-    def __init__(self, precision: str, device: torch.device) -> None:
-        dtype = AUTOCAST_DTYPES.get(precision)
-        if dtype is torch.float16 and device.type != "cuda":
-            dtype = torch.bfloat16  # float16 autocast needs CUDA; bfloat16 is what the CPU can do
-        self.device_type, self.dtype = device.type, dtype
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
-
-    def autocast(self) -> AbstractContextManager:
-        if self.dtype is None:  # full precision: not even a disabled autocast, whose set-up is Python every step
-            return nullcontext()
-        return torch.autocast(self.device_type, self.dtype)
-
-    def scaled(self, loss: torch.Tensor) -> torch.Tensor:
-        return self.scaler.scale(loss)
-
-    def unscale(self, optimizer: Optimizer) -> None:
-        self.scaler.unscale_(optimizer)
-
-    def step(self, optimizer: Optimizer) -> None:
-        self.scaler.step(optimizer)  # skipped when float16 gradients overflowed
-        self.scaler.update()
-
-
-@dataclass
-class Accumulation:
-    """Where a batch falls in its window of ``size`` batches (``trainer.accumulate_grad_batches``), and what runs
-    before each step: the non-finite check and gradient clipping."""
-
-    size: int
-    starts: bool
-    ends: bool
-    before_step: Callable[[torch.Tensor], None]
-
-
-def train_step(
-    state: FitState, x: torch.Tensor, y: torch.Tensor, amp: MixedPrecision, window: Accumulation
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The five steps of every training loop, in the order they run; returns the outputs and the loss."""
-    with amp.autocast():
-        outputs = state.model(x)  # 1. forward
-        loss = state.objective.loss(outputs, y)  # 2. loss
-    if window.starts:
-        state.optimizer.zero_grad()  # 3. zero_grad (once per window of batches whose gradients add up)
-    # 4. backward; over a window of several batches the gradients add up to those of their mean loss
-    amp.scaled(loss / window.size if window.size > 1 else loss).backward()
-    if window.ends:
-        window.before_step(loss)  # checks and clipping
-        amp.step(state.optimizer)  # 5. step
-    return outputs, loss
-
-
 def set_epoch(loader: Iterable, epoch: int) -> None:
     """Reshuffle for this epoch: the per-epoch permutation is keyed by the epoch (what Lightning does for us)."""
     sampler = getattr(loader, "sampler", None)
@@ -172,8 +117,13 @@ class ScratchTrainer:
         self.settings, self.device, self.loggers = settings, device, loggers
         self.on_validated = on_validated
         self.rank, self.world_size = rank, world_size
-        self.amp = MixedPrecision(settings.precision, device)
-        self.watch = NonFiniteWatch(loss_only=self.amp.scaler.is_enabled())
+        dtype = AUTOCAST_DTYPES.get(settings.precision)
+        if dtype is torch.float16 and device.type != "cuda":
+            dtype = torch.bfloat16  # float16 autocast needs CUDA; bfloat16 is what the CPU can do
+        self.autocast_dtype = dtype
+        # float16 scales the loss before backward, so that small gradients do not underflow (a no-op otherwise)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+        self.watch = NonFiniteWatch(loss_only=self.scaler.is_enabled())
         self.epoch, self.global_step = 0, 0
         self.best_score: float | None = None
         self.best_path: Path | None = None
@@ -258,7 +208,7 @@ class ScratchTrainer:
     def _train_epoch(
         self, state: FitState, loader: Any, stop: StopRequest, partial: dict[str, Any] | None
     ) -> dict[str, float]:
-        """One epoch of :func:`train_step`; ``partial`` (from a mid-epoch checkpoint) continues an interrupted epoch
+        """One epoch of :meth:`train_step`; ``partial`` (from a mid-epoch checkpoint) continues an interrupted epoch
         where it stopped."""
         s = self.settings
         state.model.train()
@@ -275,10 +225,10 @@ class ScratchTrainer:
         with self._progress(f"epoch {self.epoch}", total) as advance:
             for index, (x, y) in enumerate(batches(loader, limit), start=start):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                window = self._window(index, total, state)
-                outputs, loss = train_step(state, x, y, self.amp, window)
+                steps = (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total  # a window's last batch
+                outputs, loss = self.train_step(state, x, y, starts=index % s.accumulate_grad_batches == 0, steps=steps)
                 self.epoch_samples += x.shape[0]
-                if window.ends:
+                if steps:
                     self.global_step += 1
                     if state.schedule is not None and state.schedule["interval"] == "step":
                         state.schedule["scheduler"].step()
@@ -286,7 +236,7 @@ class ScratchTrainer:
                         self._stop_if_diverged(state)
                 state.objective.measure(outputs, loss, y, state.train_metrics, mean_loss)
                 advance()
-                if window.ends and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
+                if steps and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
                     saved = {"loader": loader.state_dict(), "metrics": state.train_metrics.state_dict()}
                     partial = {**saved, "loss": mean_loss.state_dict()}
@@ -294,20 +244,36 @@ class ScratchTrainer:
         self._stop_if_diverged(state)
         return self._epoch_result("train", mean_loss, state.train_metrics)
 
-    def _window(self, index: int, total: int, state: FitState) -> Accumulation:
-        size = self.settings.accumulate_grad_batches
-        ends = (index + 1) % size == 0 or index + 1 == total
-        return Accumulation(size, index % size == 0, ends, lambda loss: self._before_step(state, loss))
-
-    def _before_step(self, state: FitState, loss: torch.Tensor) -> None:
-        """Watch for a non-finite loss or gradient (callbacks.stop_on_non_finite) without waiting for the device;
-        clip (trainer.gradient_clip_val)."""
+    def train_step(
+        self, state: FitState, x: torch.Tensor, y: torch.Tensor, starts: bool, steps: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The five steps of every training loop, in the order they run; returns the outputs and the loss.
+        ``starts`` and ``steps``: the batch opens, or closes, a window of ``trainer.accumulate_grad_batches``
+        batches whose gradients add up into one optimizer step."""
         s = self.settings
-        if s.stop_on_non_finite:
+        with self.autocast():  # matrix products in 16 bits where the precision says so
+            outputs = state.model(x)  # 1. forward
+            loss = state.objective.loss(outputs, y)  # 2. loss
+        if starts:
+            state.optimizer.zero_grad()  # 3. zero_grad, once per window
+        # 4. backward, of the loss scaled for float16; over a window the gradients add up to those of its mean loss
+        window = s.accumulate_grad_batches
+        self.scaler.scale(loss / window if window > 1 else loss).backward()
+        if not steps:
+            return outputs, loss
+        if s.stop_on_non_finite:  # recorded on the device, read every so many steps: no host sync here
             self.watch.observe(loss, state.model.named_parameters(), self.global_step)
         if s.gradient_clip_val:
-            self.amp.unscale(state.optimizer)  # clip the true gradients, not the loss-scaled ones
+            self.scaler.unscale_(state.optimizer)  # clip the true gradients, not the loss-scaled ones
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
+        self.scaler.step(state.optimizer)  # 5. step; the scaler skips it when float16 gradients overflowed
+        self.scaler.update()
+        return outputs, loss
+
+    def autocast(self) -> AbstractContextManager:
+        if self.autocast_dtype is None:  # full precision: not even a disabled autocast, whose set-up costs each step
+            return nullcontext()
+        return torch.autocast(self.device.type, self.autocast_dtype)
 
     def _stop_if_diverged(self, state: FitState) -> None:
         """The one host read of the non-finite watch: every so many steps and at epoch ends, before any checkpoint."""
@@ -380,7 +346,7 @@ class ScratchTrainer:
         mean_loss = MeanLoss().to(self.device)
         for x, y in batches(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            with self.amp.autocast():
+            with self.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
                 loss = objective.loss(outputs, y)
             objective.measure(outputs, loss, y, metrics, mean_loss, confusion)
@@ -446,7 +412,7 @@ class ScratchTrainer:
             "state_dict": net_state(model.module if isinstance(model, DistributedDataParallel) else model),
             "optimizer_states": [state.optimizer.state_dict()],
             "lr_schedulers": [state.schedule["scheduler"].state_dict()] if state.schedule else [],
-            "scaler": self.amp.scaler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "best": {
                 "score": self.best_score,
                 "path": str(self.best_path) if self.best_path else None,
@@ -464,7 +430,7 @@ class ScratchTrainer:
         if state.schedule and checkpoint.get("lr_schedulers"):
             state.schedule["scheduler"].load_state_dict(checkpoint["lr_schedulers"][0])
         if "scaler" in checkpoint:
-            self.amp.scaler.load_state_dict(checkpoint["scaler"])
+            self.scaler.load_state_dict(checkpoint["scaler"])
         partial = checkpoint.get("partial_epoch")
         self.epoch = checkpoint["epoch"] + (partial is None)
         self.global_step = checkpoint["global_step"]
