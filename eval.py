@@ -96,7 +96,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         enable_model_summary=False,
         use_distributed_sampler=False,
     )
-    datamodule.place(trainer.strategy.root_device)  # the loaders put the data on the trainer's device
+    datamodule.set_placement(trainer.strategy.root_device)  # the loaders put the data on the trainer's device
     if cfg.images:
         paths, images = load_image_folder(Path(cfg.images), run_cfg.data)
         outputs = module.predict(images)

@@ -17,7 +17,7 @@ if __name__ == "__main__" and (problems := command_line_problems(sys.argv[1:], P
     print("\n".join(problems), file=sys.stderr)  # a mistyped option, refused in a second: before the heavy imports
     raise SystemExit(1)
 # --help, --cfg, --info: no run, so none of the heavy imports; unless a Trainer or callback argument may need the ``++``
-# that open_arguments adds below (it reads their signatures, which imports Lightning).
+# that allow_unlisted_arguments adds below (it reads their signatures, which imports Lightning).
 OPENED = ("trainer.", "callbacks.")
 if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]) and not any(a.startswith(OPENED) for a in sys.argv):
     answer_with_hydra(lambda cfg: None, "train")
@@ -31,6 +31,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from src.config.allow_unlisted_arguments import allow_unlisted_arguments
 from torch import nn
 
 from src.config import builders
@@ -42,7 +43,6 @@ from src.config.checks import (
     in_sweep,
     uses_cuda,
 )
-from src.config.open_arguments import open_arguments
 from src.config.suggest import print_override_suggestions
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
@@ -108,15 +108,15 @@ def _train(cfg: DictConfig, stop: StopRequest) -> tuple[float, dict[str, float]]
         if cfg.engine == "scratch":
             check_scratch_settings(cfg)  # what the hand-written loop does not implement is refused, not ignored
         datamodule = builders.build_datamodule(cfg)
-        mine = fingerprint(cfg, datamodule.data_identity())
-        found = _resumption(cfg, mine, (output_dir, previous) if previous is not None else None)
+        this_run = fingerprint(cfg, datamodule.data_identity())
+        found = _resumption(cfg, this_run, (output_dir, previous) if previous is not None else None)
         if found.reuse is not None and found.reuse_dir == output_dir:
             record.leave_unwritten()  # a finished run started again in its own directory: its record stands
             _show_config(cfg)
             return found.reuse["optimized_metric"]["value"], found.reuse["metrics"]
         resumed_from = str(found.checkpoint) if found.checkpoint is not None else cfg.ckpt_path
         # Saved only now, with the decision: other processes of this run that read it follow the same one.
-        record.update(fingerprint=asdict(mine), resumed_from=resumed_from, **process_identity())
+        record.update(fingerprint=asdict(this_run), resumed_from=resumed_from, **process_identity())
         record.save()
         if is_rank_zero():
             OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
@@ -171,7 +171,7 @@ def _show_config(cfg: DictConfig) -> None:
         print_config(cfg)
 
 
-def _resumption(cfg: DictConfig, mine: Fingerprint, own: Run | None) -> Resumption:
+def _resumption(cfg: DictConfig, this_run: Fingerprint, own: Run | None) -> Resumption:
     """``resume`` unset: sweep jobs pick up where an earlier run of the same sweep stopped, single runs start fresh."""
     mode = cfg.resume or ("auto" if in_sweep() else "never")
     if mode == "never" or cfg.ckpt_path:
@@ -181,7 +181,7 @@ def _resumption(cfg: DictConfig, mine: Fingerprint, own: Run | None) -> Resumpti
         return Resumption(checkpoint=Path(checkpoint) if checkpoint else None)
     search_root = Path(cfg.paths.log_dir) / cfg.task_name
     others = earlier_runs(search_root, exclude=Path(cfg.paths.output_dir))
-    return find_resumption(search_root, mine, own, others, refuse_live=not in_sweep())
+    return find_resumption(search_root, this_run, own, others, refuse_live=not in_sweep())
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -210,7 +210,7 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     agree_on_run_name()  # torchrun: one run directory for all processes
-    sys.argv[1:] = open_arguments(sys.argv[1:], PROJECT_ROOT / "configs")
+    sys.argv[1:] = allow_unlisted_arguments(sys.argv[1:], PROJECT_ROOT / "configs")
     try:
         main()
     except SystemExit as stop:

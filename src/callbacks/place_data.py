@@ -10,4 +10,4 @@ class PlaceData(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.datamodule is not None:
-            trainer.datamodule.place(trainer.strategy.root_device, trainer.global_rank, trainer.world_size)
+            trainer.datamodule.set_placement(trainer.strategy.root_device, trainer.global_rank, trainer.world_size)

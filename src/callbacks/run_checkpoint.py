@@ -7,7 +7,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from src.training.checkpoints import adopt
+from src.training.checkpoints import copy_into_run
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -29,7 +29,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def _moved_here(self, state: dict[str, Any], old_dir: Path) -> dict[str, Any]:
         def move(path: str) -> str:
-            moved = adopt(path, old_dir, Path(self.dirpath), copy=rank_zero_only.rank == 0)
+            moved = copy_into_run(path, old_dir, Path(self.dirpath), copy=rank_zero_only.rank == 0)
             return str(moved) if moved is not None else path
 
         return {

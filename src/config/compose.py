@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from src.config.open_arguments import open_arguments
+from src.config.allow_unlisted_arguments import allow_unlisted_arguments
 from src.config.resolvers import PROJECT_ROOT
 
 
@@ -17,7 +17,7 @@ def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
     config_dir = PROJECT_ROOT / "configs"
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         typed = ["print_config=false", *overrides]
-        cfg = compose("train", overrides=open_arguments(typed, config_dir), return_hydra_config=True)
+        cfg = compose("train", overrides=allow_unlisted_arguments(typed, config_dir), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg.hydra

@@ -135,14 +135,14 @@ class TensorDataModule(LightningDataModule):
         assert self.splits is not None
         return self.splits[index]
 
-    def place(self, device: torch.device, rank: int = 0, world_size: int = 1) -> None:
+    def set_placement(self, device: torch.device, rank: int = 0, world_size: int = 1) -> None:
         """Where this process runs, passed down once by the engine before it asks for loaders (Lightning's through
         a callback, once it has launched the processes)."""
         self._placement = (device, rank, world_size)
 
     def placement(self) -> tuple[torch.device, int, int]:
         """The training device and this process's rank among ``world_size`` processes; one CPU process unless
-        :meth:`place` said otherwise."""
+        :meth:`set_placement` said otherwise."""
         return getattr(self, "_placement", (torch.device("cpu"), 0, 1))
 
     def sharded_loader(self, dataset: Dataset, train: bool) -> DataLoader:

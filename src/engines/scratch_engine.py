@@ -206,7 +206,7 @@ def fit_from_scratch(
     """``resume_from``: the checkpoint to continue (``ckpt_path``, or the one ``resume=auto`` found); ``ready`` is
     called once everything is built, right before fitting."""
     device, rank, world_size = init_distributed(uses_cuda(str(cfg.trainer.accelerator)), named_gpu(cfg.trainer))
-    datamodule.place(device, rank, world_size)
+    datamodule.set_placement(device, rank, world_size)
     datamodule.prepare_data()
     datamodule.setup("fit")
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()

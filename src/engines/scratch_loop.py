@@ -31,7 +31,14 @@ from src.callbacks.stop_on_non_finite import NonFiniteWatch, diverged_message
 from src.engines.distributed import all_reduce_sum, barrier
 from src.errors import DivergedError, RunInterruptedError
 from src.training.batch_limits import batch_limit
-from src.training.checkpoints import adopt, load_net_weights, net_state, restore_rng_states, rng_states, save_atomic
+from src.training.checkpoints import (
+    copy_into_run,
+    load_net_weights,
+    net_state,
+    restore_rng_states,
+    rng_states,
+    save_atomic,
+)
 from src.training.interrupt import StopRequest, interrupted_message
 from src.training.metrics import MeanLoss
 from src.training.objectives import Objective
@@ -167,9 +174,9 @@ class ScratchTrainer:
                 self.log_metrics({**lr, **new, "epoch": epoch})
                 # Without a validation loop Lightning's checkpoint, early stopping and plateau schedule judge the
                 # monitored (train/) metric after every epoch.
-                judged = validated or s.limit_val_batches == 0
-                self._step_epoch_scheduler(state.schedule, judged)
-                if self._end_of_epoch(state, self.metrics[s.monitor] if judged else None):
+                monitor_measured = validated or s.limit_val_batches == 0
+                self._step_epoch_scheduler(state.schedule, monitor_measured)
+                if self._end_of_epoch(state, self.metrics[s.monitor] if monitor_measured else None):
                     checks = "validations" if validated else "epochs"
                     log.info("Early stopping: %s did not improve in %d %s", s.monitor, s.patience, checks)
                     break
@@ -283,14 +290,14 @@ class ScratchTrainer:
             lr = state.optimizer.param_groups[0]["lr"]
             raise DivergedError(diverged_message(what, value, step, self.epoch, lr, self.settings.precision))
 
-    def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, judged: bool) -> None:
-        """``judged``: the metric a plateau schedule follows is this epoch's."""
+    def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, monitor_measured: bool) -> None:
+        """``monitor_measured``: the metric a plateau schedule follows is this epoch's."""
         if schedule is None or schedule["interval"] != "epoch":
             return
         scheduler = schedule["scheduler"]
         if not isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step()
-        elif judged:
+        elif monitor_measured:
             scheduler.step(self.metrics[schedule["monitor"]])
 
     def _stop_requested(self, stop: StopRequest) -> bool:
@@ -441,7 +448,7 @@ class ScratchTrainer:
         tracked = self.best_path or self.last_path
         if self.settings.checkpoint_dir is not None and tracked is not None:  # resumed elsewhere: keep copies here
             self.best_path, self.last_path = (
-                adopt(path, tracked.parent, self.settings.checkpoint_dir, copy=self.rank == 0)
+                copy_into_run(path, tracked.parent, self.settings.checkpoint_dir, copy=self.rank == 0)
                 for path in (self.best_path, self.last_path)
             )
         if "rng" in checkpoint:

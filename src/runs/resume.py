@@ -105,14 +105,14 @@ def newest_good_checkpoint(run_dirs: list[Path]) -> Path | None:
 
 
 def find_resumption(
-    search_root: Path, mine: Fingerprint, own: Run | None, others: list[Run], refuse_live: bool = True
+    search_root: Path, this_run: Fingerprint, own: Run | None, others: list[Run], refuse_live: bool = True
 ) -> Resumption:
     """Decide from the earlier runs of this experiment: ``own`` is what this run's directory already held (a
     pinned ``hydra.run.dir`` or sweep dir run again), ``others`` the runs under ``search_root``. A live run of it
     is refused (``refuse_live``: a single run) or passed over (a sweep job, whose twin is a job of its own)."""
     runs = []
     for run_dir, record in ([own] if own is not None else []) + others:
-        if not mine.same_experiment(record):
+        if not this_run.same_experiment(record):
             continue
         if is_alive(record) and not refuse_live:
             log.info("resume=auto: skipping %s: it is still running (pid %s)", run_dir, record.get("pid"))
@@ -125,7 +125,7 @@ def find_resumption(
         runs.append((run_dir, record))
     for run_dir, record in runs:
         if record.get("status") == "completed":
-            if record["fingerprint"].get("code") == mine.code:
+            if record["fingerprint"].get("code") == this_run.code:
                 log.info("resume=auto: reusing the finished run %s (resume=never trains again)", run_dir)
                 return Resumption(reuse=record, reuse_dir=run_dir)
             log.info("resume=auto: not reusing the finished run %s: the source code changed since", run_dir)
@@ -136,7 +136,7 @@ def find_resumption(
         return Resumption()
     run_dir, record = next((d, r) for d, r in runs if d == checkpoint.parent.parent)
     log.info("resume=auto: continuing %s (%s run %s)", checkpoint, record.get("status"), run_dir)
-    if record["fingerprint"].get("code") != mine.code:
+    if record["fingerprint"].get("code") != this_run.code:
         log.warning("The source code changed since %s was written; resuming from it anyway", checkpoint)
     return Resumption(checkpoint=checkpoint)
 

@@ -27,7 +27,7 @@ def save_atomic(checkpoint: dict[str, Any], path: Path) -> None:
         ) from None
 
 
-def adopt(path: str | Path | None, old_dir: Path, new_dir: Path, copy: bool = True) -> Path | None:
+def copy_into_run(path: str | Path | None, old_dir: Path, new_dir: Path, copy: bool = True) -> Path | None:
     """Where a checkpoint of a run resumed from ``old_dir`` lives in this run's ``new_dir``: copied there (by one
     process: ``copy``), so a resumed run directory stands alone. Paths outside ``old_dir`` stay as they are."""
     source = Path(path) if path else None

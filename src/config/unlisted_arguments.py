@@ -27,7 +27,7 @@ def _nodes(config_dir: Path) -> dict[str, tuple[str, set[str]]]:
     return nodes
 
 
-def open_arguments(args: list[str], config_dir: Path) -> list[str]:
+def allow_unlisted_arguments(args: list[str], config_dir: Path) -> list[str]:
     nodes = _nodes(config_dir)
     opened = []
     for arg in args:
