@@ -31,7 +31,6 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from src.config.allow_unlisted_arguments import allow_unlisted_arguments
 from torch import nn
 
 from src.config import builders
@@ -44,6 +43,7 @@ from src.config.checks import (
     uses_cuda,
 )
 from src.config.suggest import print_override_suggestions
+from src.config.unlisted_arguments import allow_unlisted_arguments
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
 from src.engines.lightning_engine import fit_with_lightning

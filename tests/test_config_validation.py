@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.errors import InstantiationException
-from src.config.allow_unlisted_arguments import allow_unlisted_arguments
 
 from src.config.checks import check_fused_clipping, check_metric_directions
 from src.config.resolvers import PROJECT_ROOT
 from src.config.suggest import override_suggestions
+from src.config.unlisted_arguments import allow_unlisted_arguments
 from src.errors import ConfigError, RunError
 from tests.conftest import compose_train_config, read_result
 from train import train

@@ -6,8 +6,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from src.config.allow_unlisted_arguments import allow_unlisted_arguments
 from src.config.resolvers import PROJECT_ROOT
+from src.config.unlisted_arguments import allow_unlisted_arguments
 
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
