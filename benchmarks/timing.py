@@ -2,7 +2,6 @@
 
 import os
 import platform
-import time
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ from omegaconf import DictConfig
 
 from src.config.compose import compose_run
 from src.engines.scratch_engine import callback_reads
+from src.training.throughput import device_seconds
 
 # Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run; no
 # testing, so the metric returned is the monitored one (a recipe may optimize a test/ metric).
@@ -42,9 +42,7 @@ def compose_same_work(overrides: list[str], output_dir: Path) -> DictConfig:
 
 def now() -> float:
     """Wall-clock seconds once the GPU has finished what was queued, so a time covers the work, not its launch."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter()
+    return device_seconds(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def cpu_name() -> str:

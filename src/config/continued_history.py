@@ -42,7 +42,7 @@ def history_to_continue(resume_from: str | None, output_dir: str, engine: str) -
     own = run_dir == Path(output_dir).resolve()
     if checkpoint.parent.name != "checkpoints" or own or not (run_dir / "result.json").is_file():
         return None
-    step = int(read_checkpoint(checkpoint)["global_step"])
+    step = int(read_checkpoint(checkpoint, mmap=True)["global_step"])  # the step alone: no weights read
     # Lightning logs the learning rate at the resumed step itself; the scratch loop logs first at its epoch's end.
     return History(run_dir, step if engine == "lightning" else step + 1)
 

@@ -24,7 +24,7 @@ from src.sweeps.trial import trial_reporter
 from src.training.batch_limits import batch_limit
 from src.training.checkpoints import load_net_weights
 from src.training.interrupt import StopRequest
-from src.training.throughput import training_flops_per_sample
+from src.training.throughput import peak_flops, training_flops_per_sample
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 
@@ -219,7 +219,8 @@ def fit_from_scratch(
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(resume_from, net) if resume_from else None
     if settings.throughput:
-        loop.flops_per_sample = training_flops_per_sample(net, datamodule.training_inputs(1))
+        flops = training_flops_per_sample(net, datamodule.training_inputs(1))
+        loop.flops_and_peak = flops, peak_flops(device, settings.precision)
     ready()
     if (cfg.get("callbacks") or {}).get("model_summary") and cfg.trainer.get("enable_model_summary", True):
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -44,7 +44,7 @@ from src.training.metrics import MeanLoss
 from src.training.objectives import Objective
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
-from src.training.throughput import device_seconds, peak_flops, throughput_metrics
+from src.training.throughput import device_seconds, throughput_metrics
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ class ScratchTrainer:
         self.last_path: Path | None = None  # last.ckpt, once written
         self.bad_epochs = 0
         self.metrics: dict[str, float] = {}  # the latest of each epoch metric; kept in checkpoints
-        self.flops_per_sample: int | None = None  # training FLOPs of one sample, for the FLOP utilization
+        # training FLOPs of one sample and the device's peak FLOP/s, for the FLOP utilization; found once per fit
+        self.flops_and_peak: tuple[int | None, int | None] = (None, None)
         self.epoch_samples = 0  # trained in the latest epoch (by this process)
 
     # ----------------------------------------------------------------- the loop
@@ -158,11 +159,11 @@ class ScratchTrainer:
                 self.epoch = epoch
                 set_epoch(train_loader, epoch)
                 lr = {f"lr-{type(state.optimizer).__name__}": state.optimizer.param_groups[0]["lr"]}
-                started = device_seconds(self.device)
+                started = device_seconds(self.device) if s.throughput else 0.0
                 new = self._train_epoch(state, train_loader, stop, partial_epoch)
                 if s.throughput:
-                    seconds, peak = device_seconds(self.device) - started, peak_flops(self.device, s.precision)
-                    new |= throughput_metrics(self.epoch_samples, seconds, self.world_size, self.flops_per_sample, peak)
+                    seconds = device_seconds(self.device) - started
+                    new |= throughput_metrics(self.epoch_samples, seconds, self.world_size, *self.flops_and_peak)
                 partial_epoch = None
                 validated = s.limit_val_batches != 0 and (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:

@@ -66,10 +66,11 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The whole checkpoint, or a :class:`ConfigError` naming the file and what is wrong with it."""
+def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """The whole checkpoint, or a :class:`ConfigError` naming the file and what is wrong with it. ``mmap``: its
+    tensors are read from the file only when used (for a caller that reads its counters alone)."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
     except (OSError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as err:
         raise ConfigError(
             f"{path} is not a readable checkpoint (truncated or not a torch file: {type(err).__name__}: {err})"
