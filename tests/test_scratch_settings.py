@@ -32,6 +32,10 @@ HINT = "set it back, or run it with engine=lightning$"
             ["trainer.devices=2"],
             r"^trainer.devices=2 trainer.num_nodes=1 does not match the 1 process\(es\) torchrun started",
         ),
+        (  # a GPU named on a CPU run: not a sweep job's lease
+            ["trainer.devices=[1]", "trainer.accelerator=cpu"],
+            r"^trainer.devices=\[1\] trainer.num_nodes=1 does not match the 1 process\(es\) torchrun started",
+        ),
         (
             ["trainer.strategy=deepspeed"],
             r"^trainer.strategy=deepspeed is not implemented by engine=scratch \(it runs DDP under torchrun\)",

@@ -164,6 +164,10 @@ def _describe(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
+def takes(allowed: set[str]) -> str:
+    return f"it takes: {', '.join(sorted(allowed))}" if allowed else "it takes no arguments"
+
+
 def check_keys_and_types(cfg: DictConfig) -> None:
     for path, node in _target_nodes(cfg):
         target = str(node._target_)
@@ -182,7 +186,7 @@ def check_keys_and_types(cfg: DictConfig) -> None:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean {path}.{close[0]}? " if close else ""
                 raise ConfigError(
-                    f"{path}.{key} is not a parameter of {target}; {hint}(it takes: {', '.join(sorted(allowed))})"
+                    f"{path}.{key} is not a parameter of {target}; {hint}({takes(allowed)})"
                     + _set_by_experiment(f"{path}.{key}")
                 )
             annotation = parameters.get(key, Any)

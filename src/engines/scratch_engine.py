@@ -140,7 +140,7 @@ def check_scratch_processes(trainer: DictConfig) -> None:
         )
     processes = world()[2]
     counts = isinstance(devices, int) and isinstance(nodes, int)
-    if named_gpu(trainer) is not None and (nodes, processes) == (1, 1):
+    if named_gpu(trainer) is not None and (nodes, processes) == (1, 1) and uses_cuda(str(trainer.accelerator)):
         return  # one process on the GPU named (a sweep job's lease)
     if (devices, nodes) != (1, 1) and not (counts and devices * nodes == processes):
         raise ConfigError(
