@@ -71,3 +71,18 @@ def test_a_resumed_run_continues_the_curves_of_the_run_it_resumes_in_every_track
     assert history == csv_steps(whole, "val/loss")  # each epoch once: nothing missing or repeated at the stop
     logs = sorted((here / "wandb").glob("offline-run-*/run-*.wandb"))  # the earlier run's, copied, and this one's
     assert len(logs) == 2 and len({log.name for log in logs}) == 1  # run-<id>.wandb: one W&B run
+
+
+def test_a_damaged_history_is_continued_up_to_the_damage(tmp_path: Path, monkeypatch) -> None:
+    log_dir = tmp_path / "logs"
+    stopped = run(log_dir, "stopped", "engine=scratch", "logger=csv")
+    with monkeypatch.context() as patch:
+        at_phase("training", send(signal.SIGTERM), patch.setattr)
+        with pytest.raises(RunInterruptedError):
+            train(stopped)
+    with open(Path(stopped.paths.output_dir) / "csv" / "metrics.csv", "a") as f:
+        f.write('garbage,"\n3')  # a row cut short by a kill
+    resumed = run(log_dir, "resumed", "engine=scratch", "logger=csv", "resume=auto")
+    train(resumed)
+    assert read_result(resumed)["status"] == "completed"
+    assert csv_steps(Path(resumed.paths.output_dir), "val/loss") == [50, 100, 150]

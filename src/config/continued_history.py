@@ -8,6 +8,7 @@ tracker run (W&B offline: a second folder with the run id of the first, which is
 """
 
 import csv
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from src.training.checkpoints import read_checkpoint
+
+log = logging.getLogger(__name__)
 
 TENSORBOARD_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
 MLFLOW_LOGGER = "lightning.pytorch.loggers.MLFlowLogger"
@@ -82,18 +85,21 @@ def continue_csv(logger: CSVLogger, history: History) -> None:
     if rank_zero_only.rank != 0 or not earlier.is_file():
         return
     with open(earlier, newline="") as f:
-        for row in csv.DictReader(f):
-            step = int(row.pop("step"))
-            values = {key: number for key, value in row.items() if (number := _number(value)) is not None}
-            if step < history.first_step and values:
-                logger.log_metrics(values, step=step)
+        try:
+            for row in csv.DictReader(f):
+                step = _number(row.pop("step", None))
+                values = {key: number for key, value in row.items() if (number := _number(value)) is not None}
+                if step is not None and step < history.first_step and values:  # a damaged row has no step
+                    logger.log_metrics(values, step=int(step))
+        except csv.Error as err:  # a file cut short by a kill: the rows before the damage are the history
+            log.warning("%s is damaged (%s): its history is continued up to there", earlier, err)
     logger.save()
 
 
-def _number(text: str | None) -> float | None:
+def _number(text: Any) -> float | None:
     try:
         return float(text) if text else None
-    except ValueError:  # a column of text (a metric logged as a string): not a curve
+    except (TypeError, ValueError):  # a column of text (a metric logged as a string), a damaged row: not a curve
         return None
 
 
