@@ -33,15 +33,15 @@ def _reached_them_already(signum: int) -> bool:
     return False
 
 
-def _running_jobs(sweep_dir: Path, pids: set[int]) -> list[Path]:
-    """The job directories whose record says a process among ``pids`` is still running them."""
-    running = []
+def _running_pids(sweep_dir: Path) -> set[int]:
+    """The processes that job records say are running a job, among those still alive (a killed one never says)."""
+    pids = set()
     for path in sweep_dir.glob("*/result.json"):
         with contextlib.suppress(OSError, ValueError):
             record = json.loads(path.read_text())
-            if record.get("status") == "running" and record.get("pid") in pids:
-                running.append(path.parent)
-    return running
+            if record.get("status") == "running" and psutil.pid_exists(record.get("pid", -1)):
+                pids.add(record["pid"])
+    return pids
 
 
 class StopJobsWithTheSweep(Callback):
@@ -58,11 +58,15 @@ class StopJobsWithTheSweep(Callback):
             signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
             os.kill(os.getpid(), signum)
             return
+        # Only the workers running a job: an idle worker (or joblib's resource tracker) stopped by the signal breaks
+        # the pool, and joblib then kills the others in the middle of saving their state.
+        pids = {worker.pid for worker in workers} & _running_pids(self.sweep_dir)
         if not _reached_them_already(signum):
             for worker in workers:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    worker.send_signal(signum)
+                if worker.pid in pids:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        worker.send_signal(signum)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _running_jobs(self.sweep_dir, {w.pid for w in workers}) and time.monotonic() < deadline:
+        while pids & _running_pids(self.sweep_dir) and time.monotonic() < deadline:
             time.sleep(0.2)
         raise SystemExit(0)  # as a stopped run: each job saved its state; the same command continues the sweep
