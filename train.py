@@ -62,10 +62,10 @@ from src.runs.resume import (
     fingerprint,
     read_record,
 )
+from src.stop_and_resume.checkpoints import load_net_weights
+from src.stop_and_resume.interrupt import StopRequest
 from src.sweeps.gpu_lease import gpus_leased, lease_wanted
 from src.tasks import Task
-from src.training.checkpoints import load_net_weights
-from src.training.interrupt import StopRequest
 from src.utils.console import print_config, print_metrics, quiet_third_party
 from src.utils.fast_start import imports_done
 from src.utils.figures import predicted_vs_true_figure, save
@@ -90,7 +90,7 @@ def _plot_regression(net: nn.Module, datamodule: TensorDataModule, output_dir: P
 
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric.
-    SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.training.interrupt`)."""
+    SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.stop_and_resume.interrupt`)."""
     with StopRequest() as stop:
         return _train(cfg, stop)
 

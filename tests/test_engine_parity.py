@@ -12,7 +12,7 @@ from src.datamodules.fake_files import write_mnist
 from src.errors import DivergedError
 from src.models import MLP
 from src.models.whitening import PatchWhitening
-from src.training.checkpoints import load_net_weights
+from src.stop_and_resume.checkpoints import load_net_weights
 from src.training.test_time_augmentation import evaluation_outputs
 from tests.conftest import read_result
 from train import train

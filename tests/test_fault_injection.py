@@ -20,7 +20,7 @@ from src.config.resolvers import PROJECT_ROOT
 from src.config.writable_output import CheckOutputDir
 from src.errors import ConfigError, DivergedError
 from src.runs.resume import newest_good_checkpoint
-from src.training.checkpoints import read_checkpoint
+from src.stop_and_resume.checkpoints import read_checkpoint
 from tests.conftest import compose_train_config, read_result
 from train import train
 
@@ -111,7 +111,7 @@ def test_killed_and_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path
 SAVE_FOREVER = """
 import sys, torch
 from pathlib import Path
-from src.training.checkpoints import save_atomic
+from src.stop_and_resume.checkpoints import save_atomic
 for step in range(10**9):
     save_atomic({"state_dict": {"w": torch.full((4_000_000,), float(step))}, "epoch": step, "global_step": step},
                 Path(sys.argv[1]))

@@ -9,7 +9,7 @@ from src.config.resolvers import PROJECT_ROOT
 SRC = PROJECT_ROOT / "src"
 LAYERS = [
     {"errors", "atomic_write", "tasks"},  # no project imports at all
-    {"training"},  # what both engines share: objectives, schedulers, test-time views, checkpoints, interrupts
+    {"training", "stop_and_resume"},  # what both engines share: the step's loss and metrics; interrupts, checkpoints
     {"models", "datamodules"},  # plain nn.Modules; LightningDataModules
     {"lit_modules", "callbacks"},  # the LightningModule and Lightning callbacks
     {"utils"},  # small helpers: console, figures, predictions

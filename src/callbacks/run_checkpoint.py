@@ -7,7 +7,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from src.training.checkpoints import copy_into_run
+from src.stop_and_resume.checkpoints import copy_into_run
 
 
 class RunCheckpoint(ModelCheckpoint):

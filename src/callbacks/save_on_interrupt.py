@@ -15,7 +15,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from src.callbacks.stop_on_non_finite import StopOnNonFinite
-from src.training.interrupt import StopRequest
+from src.stop_and_resume.interrupt import StopRequest
 
 
 class SaveOnInterrupt(L.Callback):

@@ -17,7 +17,7 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from src.training.checkpoints import read_checkpoint
+from src.stop_and_resume.checkpoints import read_checkpoint
 
 log = logging.getLogger(__name__)
 

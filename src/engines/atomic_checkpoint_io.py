@@ -5,7 +5,7 @@ from typing import Any
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from src.training.checkpoints import save_atomic
+from src.stop_and_resume.checkpoints import save_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

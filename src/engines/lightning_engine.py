@@ -16,8 +16,8 @@ from src.datamodules.base import TensorDataModule
 from src.engines.distributed import peers_watched
 from src.engines.result import FitResult
 from src.errors import RunInterruptedError
+from src.stop_and_resume.interrupt import StopRequest, interrupted_message
 from src.sweeps.trial import OptunaPruning, trial_reporter
-from src.training.interrupt import StopRequest, interrupted_message
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
 

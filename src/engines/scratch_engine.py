@@ -2,6 +2,7 @@
 
 import inspect
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +18,15 @@ from src.config.checks import uses_cuda
 from src.config.schema import parameter_defaults
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import init_distributed, peers_watched, world
+from src.engines.loop_inputs import FitState, LoopSettings, num_batches
 from src.engines.result import FitResult
-from src.engines.scratch_loop import AUTOCAST_DTYPES, LoopSettings, ScratchTrainer
+from src.engines.scratch_loop import AUTOCAST_DTYPES, ScratchTrainer
 from src.errors import ConfigError
+from src.stop_and_resume.checkpoints import load_net_weights
+from src.stop_and_resume.interrupt import StopRequest
 from src.sweeps.trial import trial_reporter
 from src.training.batch_limits import batch_limit
-from src.training.checkpoints import load_net_weights
-from src.training.interrupt import StopRequest
+from src.training.objectives import Objective
 from src.training.throughput import peak_flops, training_flops_per_sample
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
@@ -195,6 +198,24 @@ def use_deterministic_algorithms(deterministic: bool | str | None, benchmark: bo
         torch.backends.cudnn.benchmark = bool(benchmark)
 
 
+def _test(
+    loop: ScratchTrainer, net: nn.Module, objective: Objective, loader: Any
+) -> tuple[dict[str, float], torch.Tensor | None]:
+    """Test what the Lightning engine tests (the best checkpoint, else the final weights); log and return the test
+    metrics and the confusion matrix (None for regression), summed over all processes."""
+    best = loop.checkpoints.best_path if loop.settings.save_best else None
+    if best is not None:
+        load_net_weights(best, net)
+    log.info("Testing %s", best or "the final weights (no checkpoint chose the best)")
+    metrics = objective.metrics.clone(prefix="test/").to(loop.device)
+    confusion = objective.confusion.to(loop.device) if objective.confusion is not None else None
+    objective.loss.to(loop.device)
+    limit = batch_limit(loop.settings.limit_test_batches, len(loader))
+    tested = loop.evaluate(net, objective, metrics, loader, limit, "test", confusion)
+    loop.log_metrics(tested)
+    return tested, confusion.compute().cpu() if confusion is not None else None
+
+
 def fit_from_scratch(
     cfg: DictConfig,
     datamodule: TensorDataModule,
@@ -234,10 +255,13 @@ def fit_from_scratch(
     status = "failed"
     try:
         with peers_watched(world_size):
-            state = loop.prepare(net, objective, instantiate(cfg.optimizer), scheduler, train_loader)
+            batches_per_epoch = num_batches(train_loader, settings.limit_train_batches)
+            total_steps = math.ceil(batches_per_epoch / settings.accumulate_grad_batches) * settings.max_epochs
+            make_optimizer = instantiate(cfg.optimizer)
+            state = FitState.on_device(net, objective, make_optimizer, scheduler, total_steps, device, world_size)
             metrics = loop.fit(state, train_loader, val_loader, stop, resume)
             if cfg.test:
-                tested, matrix = loop.test(net, objective, datamodule.test_dataloader())
+                tested, matrix = _test(loop, net, objective, datamodule.test_dataloader())
                 metrics |= tested
                 if matrix is not None and cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
                     publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)
@@ -249,7 +273,8 @@ def fit_from_scratch(
         metrics=metrics,
         epochs=loop.epoch,
         global_step=loop.global_step,
-        best_checkpoint=str(loop.tested_checkpoint) if loop.tested_checkpoint else None,
-        best_score=loop.best_score if settings.save_best else None,  # as Lightning: no monitored checkpoint, no best
+        best_checkpoint=str(tested) if (tested := loop.checkpoints.tested_checkpoint) else None,
+        # as Lightning: no monitored checkpoint, no best
+        best_score=loop.checkpoints.best_score if settings.save_best else None,
         world_size=world_size,
     )

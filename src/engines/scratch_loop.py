@@ -11,104 +11,35 @@ order of operations, so both give the same losses and weights (tests/test_engine
 """
 
 import logging
-import math
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 from lightning.pytorch.loggers import Logger
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torchmetrics import MetricCollection
 
 from src.callbacks.stop_on_non_finite import NonFiniteWatch, diverged_message
+from src.engines.checkpoint_keeper import CheckpointKeeper
 from src.engines.distributed import all_reduce_sum, barrier
+from src.engines.loop_inputs import FitState, LoopSettings, batches, num_batches, set_epoch
 from src.errors import DivergedError, RunInterruptedError
-from src.training.batch_limits import batch_limit
-from src.training.checkpoints import (
-    copy_into_run,
-    load_net_weights,
-    net_state,
-    restore_rng_states,
-    rng_states,
-    save_atomic,
-)
-from src.training.interrupt import StopRequest, interrupted_message
+from src.stop_and_resume.checkpoints import restore_rng_states, rng_states, save_atomic
+from src.stop_and_resume.interrupt import StopRequest, interrupted_message
 from src.training.metrics import MeanLoss
 from src.training.objectives import Objective
-from src.training.schedulers import build_scheduler
+from src.training.schedulers import step_epoch_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
 from src.training.throughput import device_seconds, throughput_metrics
+from src.utils.progress_bar import EpochProgressBar
 
 log = logging.getLogger(__name__)
 
 AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
 
 
-@dataclass
-class LoopSettings:
-    """The knobs of the loop; ``scratch_engine.settings_from_config`` reads them from the same ``trainer`` and
-    ``callbacks`` config Lightning gets."""
-
-    max_epochs: int
-    min_epochs: int = 0  # early stopping waits for these
-    precision: str = "32-true"
-    gradient_clip_val: float | None = None
-    accumulate_grad_batches: int = 1
-    monitor: str = "val/loss"
-    mode: str = "min"
-    patience: int | None = None  # early stopping; None = off
-    min_delta: float = 0.0
-    checkpoint_dir: Path | None = None  # None: no checkpoints at all
-    save_best: bool = True  # keep the best epoch's checkpoint (callbacks.model_checkpoint)
-    last_every_n_epochs: int = 1  # refresh last.ckpt after epochs n, 2n, ...; 0: never (callbacks.last_checkpoint)
-    save_on_interrupt: bool = True  # SIGTERM or Ctrl-C: save last.ckpt before stopping (callbacks.save_on_interrupt)
-    progress_bar: bool = True
-    limit_train_batches: int | None = None
-    limit_val_batches: int | None = None  # 0: no validation
-    limit_test_batches: float | int | None = None  # as in the config: the test loader is built after fit
-    val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
-    test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
-    test_time_shift: int = 0  # ... and for the views translated by this many pixels
-    stop_on_non_finite: bool = True  # watch loss and gradients every step without a sync
-    non_finite_every_n_steps: int = 100  # read the watch (one sync) this often and at epoch ends; 0: epoch ends only
-    throughput: bool = True  # log samples/s (and FLOP utilization) each epoch (callbacks.throughput)
-
-
-@dataclass
-class FitState:
-    """What a fit trains and measures, passed around as one object."""
-
-    model: nn.Module  # the network, wrapped in DistributedDataParallel with several processes
-    objective: Objective  # loss, metrics and the outputs-to-predictions transform of the task
-    optimizer: Optimizer
-    schedule: dict[str, Any] | None  # Lightning's lr-scheduler dict: scheduler, interval, monitor
-    train_metrics: MetricCollection
-    val_metrics: MetricCollection
-
-
-def set_epoch(loader: Iterable, epoch: int) -> None:
-    """Reshuffle for this epoch: the per-epoch permutation is keyed by the epoch (what Lightning does for us)."""
-    sampler = getattr(loader, "sampler", None)
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
-
-
-def batches(loader: Iterable, limit: int | None) -> Iterable:
-    for index, batch in enumerate(loader):
-        if limit is not None and index >= limit:
-            return
-        yield batch
-
-
 class ScratchTrainer:
-    """``fit`` trains with validation, checkpoints and early stopping; ``test`` tests the best checkpoint."""
+    """``fit`` trains with validation, checkpoints and early stopping; ``evaluate`` validates and tests."""
 
     def __init__(
         self,
@@ -132,10 +63,7 @@ class ScratchTrainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
         self.watch = NonFiniteWatch(loss_only=self.scaler.is_enabled())
         self.epoch, self.global_step = 0, 0
-        self.best_score: float | None = None
-        self.best_path: Path | None = None
-        self.last_path: Path | None = None  # last.ckpt, once written
-        self.bad_epochs = 0
+        self.checkpoints = CheckpointKeeper(settings, rank)  # best and last checkpoints, early stopping
         self.metrics: dict[str, float] = {}  # the latest of each epoch metric; kept in checkpoints
         # training FLOPs of one sample and the device's peak FLOP/s, for the FLOP utilization; found once per fit
         self.flops_and_peak: tuple[int | None, int | None] = (None, None)
@@ -150,7 +78,7 @@ class ScratchTrainer:
         stop: StopRequest,
         resume_from: dict[str, Any] | None = None,
     ) -> dict[str, float]:
-        """Train ``state`` (from :meth:`prepare`) to ``max_epochs`` or early stopping, validating as configured."""
+        """Train ``state`` to ``max_epochs`` or early stopping, validating as configured."""
         s, objective = self.settings, state.objective
         partial_epoch = self._restore(resume_from, state) if resume_from is not None else None
 
@@ -176,42 +104,17 @@ class ScratchTrainer:
                 # Without a validation loop Lightning's checkpoint, early stopping and plateau schedule judge the
                 # monitored (train/) metric after every epoch.
                 monitor_measured = validated or s.limit_val_batches == 0
-                self._step_epoch_scheduler(state.schedule, monitor_measured)
-                if self._end_of_epoch(state, self.metrics[s.monitor] if monitor_measured else None):
+                step_epoch_scheduler(state.schedule, self.metrics, monitor_measured)
+                score = self.metrics[s.monitor] if monitor_measured else None
+                if self.checkpoints.end_of_epoch(epoch, score, lambda: self._checkpoint(state)):
                     checks = "validations" if validated else "epochs"
                     log.info("Early stopping: %s did not improve in %d %s", s.monitor, s.patience, checks)
                     break
                 if self._stop_requested(stop):
-                    saved = self._saves_last(epoch)  # then the end-of-epoch checkpoint is already written
+                    saved = self.checkpoints.saves_last(epoch)  # then the end-of-epoch checkpoint is already written
                     self._interrupt(stop, None if saved else self._checkpoint(state))
         self.epoch = min(self.epoch + 1, s.max_epochs)  # epochs done; a run resumed after its last one trains none
         return dict(self.metrics)
-
-    def prepare(
-        self,
-        net: nn.Module,
-        objective: Objective,
-        make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
-        scheduler_config: dict[str, Any] | None,
-        train_loader: Iterable,
-    ) -> FitState:
-        """The network on the device (wrapped for DDP), its optimizer and schedule, and the metrics of a fit."""
-        s = self.settings
-        model = net.to(self.device)
-        if self.world_size > 1:  # gradients are averaged across processes during backward
-            model = DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
-        objective.loss.to(self.device)
-        train_metrics = objective.metrics.clone(prefix="train/").to(self.device)
-        train_metrics.persistent(True)  # saved with a mid-epoch checkpoint
-        optimizer = make_optimizer(model.parameters())
-        steps_per_epoch = math.ceil(self._num_batches(train_loader, s.limit_train_batches) / s.accumulate_grad_batches)
-        schedule = (
-            build_scheduler(scheduler_config, optimizer, steps_per_epoch * s.max_epochs) if scheduler_config else None
-        )
-        val_metrics = objective.metrics.clone(prefix="val/").to(self.device)
-        return FitState(model, objective, optimizer, schedule, train_metrics, val_metrics)
 
     def _train_epoch(
         self, state: FitState, loader: Any, stop: StopRequest, partial: dict[str, Any] | None
@@ -228,7 +131,7 @@ class ScratchTrainer:
             state.train_metrics.load_state_dict(partial["metrics"])
             mean_loss.load_state_dict(partial["loss"])
             start = partial["loader"]["batches_served"]
-        total = self._num_batches(loader, s.limit_train_batches)
+        total = num_batches(loader, s.limit_train_batches)
         limit = None if s.limit_train_batches is None else s.limit_train_batches - start
         with self._progress(f"epoch {self.epoch}", total) as advance:
             for index, (x, y) in enumerate(batches(loader, limit), start=start):
@@ -291,16 +194,6 @@ class ScratchTrainer:
             lr = state.optimizer.param_groups[0]["lr"]
             raise DivergedError(diverged_message(what, value, step, self.epoch, lr, self.settings.precision))
 
-    def _step_epoch_scheduler(self, schedule: dict[str, Any] | None, monitor_measured: bool) -> None:
-        """``monitor_measured``: the metric a plateau schedule follows is this epoch's."""
-        if schedule is None or schedule["interval"] != "epoch":
-            return
-        scheduler = schedule["scheduler"]
-        if not isinstance(scheduler, ReduceLROnPlateau):
-            scheduler.step()
-        elif monitor_measured:
-            scheduler.step(self.metrics[schedule["monitor"]])
-
     def _stop_requested(self, stop: StopRequest) -> bool:
         """Whether any process got SIGTERM or Ctrl-C, agreed by all, so they stop after the same step."""
         if self.world_size == 1:
@@ -322,21 +215,6 @@ class ScratchTrainer:
         raise RunInterruptedError(message)
 
     # ----------------------------------------------------------------- validation and testing
-    def test(self, net: nn.Module, objective: Objective, loader: Any) -> tuple[dict[str, float], Any]:
-        """Test what the Lightning engine tests (the best checkpoint, else the final weights); log and return the
-        test metrics and the confusion matrix (None for regression), summed over all processes."""
-        best = self.best_path if self.settings.save_best else None
-        if best is not None:
-            load_net_weights(best, net)
-        log.info("Testing %s", best or "the final weights (no checkpoint chose the best)")
-        metrics = objective.metrics.clone(prefix="test/").to(self.device)
-        confusion = objective.confusion.to(self.device) if objective.confusion is not None else None
-        objective.loss.to(self.device)
-        limit = batch_limit(self.settings.limit_test_batches, len(loader))
-        tested = self.evaluate(net, objective, metrics, loader, limit, "test", confusion)
-        self.log_metrics(tested)
-        return tested, confusion.compute().cpu() if confusion is not None else None
-
     @torch.inference_mode()
     def evaluate(
         self,
@@ -366,67 +244,16 @@ class ScratchTrainer:
         metrics.reset()
         return {f"{stage}/loss": mean_loss.compute().item(), **metric_values}
 
-    # ----------------------------------------------------------------- checkpoints and early stopping
-    def _improved(self, score: float) -> bool:
-        if self.best_score is None:
-            return math.isfinite(score)
-        delta = self.settings.min_delta
-        return score < self.best_score - delta if self.settings.mode == "min" else score > self.best_score + delta
-
-    @property
-    def tested_checkpoint(self) -> Path | None:
-        """What Lightning tests: the best epoch's checkpoint; with no best kept, the newest last.ckpt."""
-        return self.best_path if self.settings.save_best else self.last_path
-
-    def _saves_last(self, epoch: int) -> bool:
-        every = self.settings.last_every_n_epochs
-        return self.settings.checkpoint_dir is not None and every > 0 and (epoch + 1) % every == 0
-
-    def _end_of_epoch(self, state: FitState, score: float | None) -> bool:
-        """Save the checkpoints due (best, last); return whether early stopping says stop. ``score``: None in epochs
-        without validation, which neither improve nor count against patience."""
-        s = self.settings
-        improved = score is not None and self._improved(score)
-        if improved:
-            self.best_score, self.bad_epochs = score, 0
-        elif score is not None:
-            self.bad_epochs += 1
-        save_best, save_last = improved and s.save_best and s.checkpoint_dir is not None, self._saves_last(self.epoch)
-        if save_best or save_last:
-            assert s.checkpoint_dir is not None
-            previous = self.best_path
-            if save_best:
-                self.best_path = s.checkpoint_dir / f"epoch_{self.epoch:03d}.ckpt"
-            if save_last:
-                self.last_path = s.checkpoint_dir / "last.ckpt"
-            if self.rank == 0:  # every process knows the paths; one writes the files
-                checkpoint = self._checkpoint(state)
-                if save_best:
-                    save_atomic(checkpoint, self.best_path)
-                    if previous is not None and previous != self.best_path:
-                        previous.unlink(missing_ok=True)
-                if save_last:
-                    save_atomic(checkpoint, s.checkpoint_dir / "last.ckpt")
-            barrier()
-        return s.patience is not None and self.bad_epochs >= s.patience and self.epoch + 1 >= s.min_epochs
-
+    # ----------------------------------------------------------------- checkpoints
     def _checkpoint(self, state: FitState) -> dict[str, Any]:
         """Everything an exact resume needs: weights, optimizer, scheduler, loss scaler, counters, RNG states."""
-        model = state.model
         return {
             "engine": "scratch",
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "state_dict": net_state(model.module if isinstance(model, DistributedDataParallel) else model),
-            "optimizer_states": [state.optimizer.state_dict()],
-            "lr_schedulers": [state.schedule["scheduler"].state_dict()] if state.schedule else [],
+            **state.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "best": {
-                "score": self.best_score,
-                "path": str(self.best_path) if self.best_path else None,
-                "bad_epochs": self.bad_epochs,
-                "last_path": str(self.last_path) if self.last_path else None,
-            },
+            "best": self.checkpoints.state_dict(),
             "rng": rng_states(),
             "metrics": dict(self.metrics),
         }
@@ -434,24 +261,13 @@ class ScratchTrainer:
     def _restore(self, checkpoint: dict[str, Any], state: FitState) -> dict[str, Any] | None:
         """Continue after the checkpoint's epoch, or inside it for a mid-epoch checkpoint (whose partial epoch is
         returned); weights were loaded by the caller. Lightning checkpoints work too (same layout)."""
-        state.optimizer.load_state_dict(checkpoint["optimizer_states"][0])
-        if state.schedule and checkpoint.get("lr_schedulers"):
-            state.schedule["scheduler"].load_state_dict(checkpoint["lr_schedulers"][0])
+        state.load_state_dict(checkpoint)
         if "scaler" in checkpoint:
             self.scaler.load_state_dict(checkpoint["scaler"])
         partial = checkpoint.get("partial_epoch")
         self.epoch = checkpoint["epoch"] + (partial is None)
         self.global_step = checkpoint["global_step"]
-        best = checkpoint.get("best", {})
-        self.best_score, self.bad_epochs = best.get("score"), best.get("bad_epochs", 0)
-        self.best_path = Path(best["path"]) if best.get("path") else None
-        self.last_path = Path(best["last_path"]) if best.get("last_path") else None
-        tracked = self.best_path or self.last_path
-        if self.settings.checkpoint_dir is not None and tracked is not None:  # resumed elsewhere: keep copies here
-            self.best_path, self.last_path = (
-                copy_into_run(path, tracked.parent, self.settings.checkpoint_dir, copy=self.rank == 0)
-                for path in (self.best_path, self.last_path)
-            )
+        self.checkpoints.load_state_dict(checkpoint.get("best", {}))
         if "rng" in checkpoint:
             restore_rng_states(checkpoint["rng"])
         self.metrics = dict(checkpoint.get("metrics", {}))
@@ -467,29 +283,5 @@ class ScratchTrainer:
             logger.save()
             logger.finalize(status)
 
-    def _progress(self, description: str, total: int):
-        return _ProgressBar(description, total, enabled=self.settings.progress_bar and self.rank == 0)
-
-    @staticmethod
-    def _num_batches(loader: Any, limit: int | None) -> int:
-        return len(loader) if limit is None else min(len(loader), limit)
-
-
-class _ProgressBar:
-    """A rich progress bar over one epoch's batches (or nothing, when disabled)."""
-
-    def __init__(self, description: str, total: int, enabled: bool) -> None:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self.progress = Progress(*columns, transient=True) if enabled else None
-        self.description, self.total = description, total
-
-    def __enter__(self) -> Callable[[], None]:
-        if self.progress is None:
-            return lambda: None
-        self.progress.start()
-        task = self.progress.add_task(self.description, total=self.total)
-        return lambda: self.progress.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+    def _progress(self, description: str, total: int) -> EpochProgressBar:
+        return EpochProgressBar(description, total, enabled=self.settings.progress_bar and self.rank == 0)

@@ -9,7 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import Metric
 
-from src.training.checkpoints import restore_rng_states, rng_states
+from src.stop_and_resume.checkpoints import restore_rng_states, rng_states
 from src.training.metrics import MeanLoss
 from src.training.objectives import make_objective
 from src.training.schedulers import build_scheduler

@@ -15,7 +15,7 @@ from src.config.resolvers import register_resolvers
 from src.config.schema import check_schema
 from src.datamodules.readers import DataFileError
 from src.errors import ConfigError, one_line
-from src.training.checkpoints import load_net_weights
+from src.stop_and_resume.checkpoints import load_net_weights
 
 # What eval.py and export.py read of a run's config to rebuild it.
 RUN_KEYS = ("model._target_", "data._target_", "data.task", "data.input_shape", "data.num_outputs", "module._target_")

@@ -21,7 +21,7 @@ from torch.optim import Optimizer
 from src.config.resolvers import PROJECT_ROOT
 from src.errors import ConfigError
 from src.runs.liveness import is_alive
-from src.training.checkpoints import load_net_weights, read_checkpoint
+from src.stop_and_resume.checkpoints import load_net_weights, read_checkpoint
 
 log = logging.getLogger(__name__)
 

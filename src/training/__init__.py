@@ -1,2 +1,2 @@
-"""What both engines share: objectives, step metrics, schedulers, test-time views, checkpoints and RNG state,
-interrupts, throughput."""
+"""What a training step computes, the same in both engines: loss and metrics by task, schedulers, test-time views,
+batch limits, throughput."""
