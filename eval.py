@@ -10,7 +10,7 @@ gc.disable()  # until the imports are done: src/utils/fast_start.py says why
 
 import sys
 
-from src.config.preflight import answer_with_hydra, answered_by_hydra, missing_checkpoint_argument
+from src.checks.command_line import answer_with_hydra, answered_by_hydra, missing_checkpoint_argument
 
 if __name__ == "__main__" and answered_by_hydra(sys.argv[1:]):
     answer_with_hydra(lambda cfg: None, "eval")  # --help, --cfg, --info: no run, so none of the heavy imports
@@ -29,7 +29,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from src.config.checks import check_test_time_augmentation
+from src.checks.values import check_test_time_augmentation
 from src.config.resolvers import register_resolvers
 from src.errors import RunError, exit_on_run_error
 from src.runs.rebuild import load_run_config, rebuild, required_checkpoint

@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.timing import cpu_name, now
+from src.checks.loop_limits import validates_nothing
 from src.config import builders
 from src.config.builders import build_callbacks
-from src.config.checks import validates_nothing
 from src.config.compose import compose_run
 from src.config.resolvers import register_resolvers
 from train import ENGINES, train

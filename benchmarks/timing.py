@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from src.checks.scratch_engine import callback_reads
 from src.config.compose import compose_run
-from src.engines.scratch_engine import callback_reads
 from src.training.throughput import device_seconds
 
 # Both engines doing the same work each epoch: no progress bar or model summary, one logger, every epoch run; no

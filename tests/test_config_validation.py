@@ -7,9 +7,10 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 
-from src.config.checks import check_fused_clipping, check_metric_directions
+from src.checks.devices import check_fused_clipping
+from src.checks.metrics import check_metric_directions
+from src.checks.suggest import override_suggestions
 from src.config.resolvers import PROJECT_ROOT
-from src.config.suggest import override_suggestions
 from src.config.unlisted_arguments import allow_unlisted_arguments
 from src.errors import ConfigError, RunError
 from tests.conftest import compose_train_config, read_result
@@ -181,7 +182,7 @@ def test_an_optimized_metric_a_sweep_would_rank_backwards_is_refused_only_in_a_s
 
 
 def test_fused_optimizer_with_clipping_under_16_mixed_on_cuda_is_refused_for_lightning(make_cfg, monkeypatch) -> None:
-    monkeypatch.setattr("src.config.checks.uses_cuda", lambda accelerator: True)
+    monkeypatch.setattr("src.checks.devices.uses_cuda", lambda accelerator: True)
     cfg = make_cfg("trainer.precision=16-mixed", "trainer.gradient_clip_val=1.0")
     with pytest.raises(ConfigError, match=r"^trainer.gradient_clip_val=1.0 with optimizer.fused=true under 16-mixed"):
         check_fused_clipping(cfg)
@@ -255,7 +256,7 @@ def test_mistyped_command_line_key_gets_the_closest_real_key(overrides: list[str
 
 def test_trainer_options_pass_the_schema(tmp_path: Path) -> None:
     """The other groups' options are all trained by other tests, which check the schema on the way."""
-    from src.config.schema import check_schema
+    from src.checks.schema import check_schema
 
     for path in sorted((PROJECT_ROOT / "configs" / "trainer").glob("*.yaml")):
         check_schema(compose_train_config([f"trainer={path.stem}"], tmp_path / "run"))

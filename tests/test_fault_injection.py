@@ -15,9 +15,9 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from src.checks.output_dir import CheckOutputDir
 from src.config import builders
 from src.config.resolvers import PROJECT_ROOT
-from src.config.writable_output import CheckOutputDir
 from src.errors import ConfigError, DivergedError
 from src.runs.resume import newest_good_checkpoint
 from src.stop_and_resume.checkpoints import read_checkpoint

@@ -13,9 +13,11 @@ LAYERS = [
     {"models", "datamodules"},  # plain nn.Modules; LightningDataModules
     {"lit_modules", "callbacks"},  # the LightningModule and Lightning callbacks
     {"utils"},  # small helpers: console, figures, predictions
-    {"config"},  # the config checked at start-up and built into objects
-    {"runs", "sweeps", "report"},  # run records and resuming; sweeps and their reports
+    {"config"},  # the config built into objects
+    {"sweeps", "report"},  # Optuna trials and GPU leases; sweep reports
     {"engines"},  # Lightning and the hand-written loop
+    {"checks"},  # every start-up check, of whatever the layers below build
+    {"runs"},  # run records, resuming and reuse, a finished run rebuilt
 ]
 
 

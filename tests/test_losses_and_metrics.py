@@ -7,7 +7,7 @@ import torch
 from omegaconf import DictConfig
 from torchmetrics.functional.classification import binary_f1_score
 
-from src.config.checks import logged_metric_names
+from src.checks.metrics import logged_metric_names
 from src.runs.rebuild import load_run_config, rebuild
 from src.utils.predict import predictions_and_targets
 from tests.conftest import compose_train_config, read_result

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from src.config.preflight import command_line_problems
+from src.checks.command_line import command_line_problems
 from src.config.resolvers import PROJECT_ROOT
 
 

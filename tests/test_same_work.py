@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.timing import compose_same_work, lightning_only_callbacks
+from src.checks.scratch_engine import check_scratch_settings
 from src.config.compose import compose_run
-from src.engines.scratch_engine import check_scratch_settings
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from src.config.checks import check_test_time_augmentation
+from src.checks.values import check_test_time_augmentation
 from src.errors import ConfigError
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
@@ -52,7 +52,7 @@ def test_test_time_flip_is_refused_for_vector_data_before_training(make_cfg) -> 
 
 
 def test_test_time_flip_warns_where_training_never_mirrors(make_cfg, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="src.config.checks"):
+    with caplog.at_level(logging.WARNING, logger="src.checks.values"):
         check_test_time_augmentation(make_cfg("data=cifar10", "module.test_time_flip=true"))  # trained on flips: silent
         assert not caplog.records
         check_test_time_augmentation(make_cfg("data=mnist", "module.test_time_flip=true"))

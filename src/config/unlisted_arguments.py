@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.config.schema import parameters_of
+from src.config.signatures import parameters_of
 
 TRAINER_TARGET = "lightning.pytorch.Trainer"
 

@@ -28,14 +28,13 @@ from src.stop_and_resume.checkpoints import restore_rng_states, rng_states, save
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
 from src.training.metrics import MeanLoss
 from src.training.objectives import Objective
+from src.training.precision import AUTOCAST_DTYPES
 from src.training.schedulers import step_epoch_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
 from src.training.throughput import device_seconds, throughput_metrics
 from src.utils.progress_bar import EpochProgressBar
 
 log = logging.getLogger(__name__)
-
-AUTOCAST_DTYPES = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
 
 
 class ScratchTrainer:

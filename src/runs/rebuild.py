@@ -9,10 +9,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
+from src.checks.command_line import usage
+from src.checks.schema import check_schema
 from src.config.builders import build_datamodule, instantiate_network, set_up_data
-from src.config.preflight import usage
 from src.config.resolvers import register_resolvers
-from src.config.schema import check_schema
 from src.datamodules.readers import DataFileError
 from src.errors import ConfigError, one_line
 from src.stop_and_resume.checkpoints import load_net_weights

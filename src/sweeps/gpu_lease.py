@@ -21,7 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, open_dict
 
-from src.config.checks import in_sweep, uses_cuda
+from src.config.runtime import in_sweep, uses_cuda
 from src.errors import ConfigError
 
 log = logging.getLogger(__name__)

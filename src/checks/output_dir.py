@@ -9,7 +9,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.config.checks import check_writable
+from src.checks.disk import check_writable
 from src.errors import ConfigError
 
 

@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from src.config.schema import parameters_of
+from src.config.signatures import parameters_of
 
 
 def config_keys(node: Any, prefix: str = "") -> Iterator[str]:
