@@ -63,7 +63,7 @@ def bare_loop(cfg: DictConfig, batches: int) -> int:
     builders.set_up_data(datamodule)
     net = builders.build_model(cfg)
     builders.init_from_data(net, datamodule)
-    loss_of = builders.build_objective(cfg.module).loss
+    loss_of = builders.build_loss_and_metrics(cfg.module).loss
     optimizer = instantiate(cfg.optimizer)(net.parameters())
     mixed = str(cfg.trainer.precision) in ("16-mixed", "bf16-mixed")  # bfloat16 autocast on the CPU
     net.train()
@@ -100,7 +100,7 @@ def bare_lightning(cfg: DictConfig, batches: int) -> int:
     builders.set_up_data(datamodule)
     net = builders.build_model(cfg)
     builders.init_from_data(net, datamodule)
-    module = BareLightningModule(net, builders.build_objective(cfg.module).loss, instantiate(cfg.optimizer))
+    module = BareLightningModule(net, builders.build_loss_and_metrics(cfg.module).loss, instantiate(cfg.optimizer))
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         precision=cfg.trainer.precision,

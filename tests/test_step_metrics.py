@@ -10,8 +10,8 @@ from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
 from src.callbacks.stop_on_non_finite import NonFiniteWatch
 from src.tasks import Task
+from src.training.loss_and_metrics import task_loss_and_metrics
 from src.training.metrics import MeanLoss, ThresholdAccuracy, TopKAccuracy
-from src.training.objectives import make_objective
 
 
 def batches(count: int, classes: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -21,14 +21,14 @@ def batches(count: int, classes: int, seed: int = 0) -> list[tuple[torch.Tensor,
 
 
 def test_top1_and_top5_from_one_shared_tally_equal_torchmetrics_accuracy_across_a_checkpoint_round_trip() -> None:
-    collection = make_objective(Task.MULTICLASS, 10).metrics.clone(prefix="train/")
+    collection = task_loss_and_metrics(Task.MULTICLASS, 10).metrics.clone(prefix="train/")
     assert collection.compute_groups == {0: ["acc", "top5"]}  # one update serves both
     reference = {k: MulticlassAccuracy(10, top_k=k, average="micro") for k in (1, 5)}
     data = batches(6, 10)
     for scores, target in data[:3]:
         collection.update(scores, target)
     collection.persistent(True)
-    resumed = make_objective(Task.MULTICLASS, 10).metrics.clone(prefix="train/")
+    resumed = task_loss_and_metrics(Task.MULTICLASS, 10).metrics.clone(prefix="train/")
     resumed.persistent(True)
     resumed.load_state_dict(collection.state_dict())  # a mid-epoch checkpoint, read back
     for scores, target in data[3:]:

@@ -4,14 +4,14 @@ are followed."""
 from omegaconf import DictConfig
 from torchmetrics import MetricCollection
 
-from src.config.builders import build_objective
+from src.config.builders import build_loss_and_metrics
 from src.errors import ConfigError
 
 
 def logged_metric_names(cfg: DictConfig) -> list[str]:
     """What a run logs per stage (``train/``, ``val/``, ``test/``): its loss and its metrics, built as the run will
     build them, so a loss or metric that does not fit is refused here too."""
-    return ["loss", *build_objective(cfg.module).metrics.keys()]
+    return ["loss", *build_loss_and_metrics(cfg.module).metrics.keys()]
 
 
 def monitored_metrics(cfg: DictConfig) -> dict[str, str]:
@@ -67,7 +67,7 @@ def followed_directions(cfg: DictConfig, sweeping: bool) -> dict[str, tuple[str,
 
 def check_metric_directions(cfg: DictConfig, sweeping: bool) -> None:
     """A metric followed the wrong way round trains silently and keeps its worst epoch as the best: refused."""
-    metrics = build_objective(cfg.module).metrics
+    metrics = build_loss_and_metrics(cfg.module).metrics
     for key, (metric, mode_key, mode) in followed_directions(cfg, sweeping).items():
         wanted = improves(metric, metrics)
         if wanted is None or wanted == mode:

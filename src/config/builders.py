@@ -23,7 +23,7 @@ from src.config.continued_history import (
 )
 from src.errors import ConfigError
 from src.models.shapes import ShapeError
-from src.training.objectives import Objective, make_objective
+from src.training.loss_and_metrics import LossAndMetrics, task_loss_and_metrics
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def init_from_data(net: nn.Module, datamodule: LightningDataModule) -> None:
         net.init_from_data(datamodule.training_inputs(samples))
 
 
-def build_objective(module_cfg: DictConfig) -> Objective:
+def build_loss_and_metrics(module_cfg: DictConfig) -> LossAndMetrics:
     """Loss, metrics and prediction transform of ``cfg.module``, its ``loss`` and ``metrics`` nodes built as Hydra
     builds them for the Lightning module: the scratch engine and the start-up checks read the same objects."""
     loss = module_cfg.loss
@@ -118,7 +118,9 @@ def build_objective(module_cfg: DictConfig) -> Objective:
             str(name): None if node is None else _built(f"module.metrics.{name}", node) for name, node in nodes.items()
         }
         built_loss = _built("module.loss", loss) if isinstance(loss, DictConfig) else loss
-        return make_objective(module_cfg.task, module_cfg.num_outputs, built_loss, module_cfg.label_smoothing, metrics)
+        return task_loss_and_metrics(
+            module_cfg.task, module_cfg.num_outputs, built_loss, module_cfg.label_smoothing, metrics
+        )
     except ConfigError:
         raise
     except ValueError as err:

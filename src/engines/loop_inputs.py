@@ -13,7 +13,7 @@ from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 
 from src.stop_and_resume.checkpoints import net_state
-from src.training.objectives import Objective
+from src.training.loss_and_metrics import LossAndMetrics
 from src.training.schedulers import build_scheduler
 
 
@@ -52,7 +52,7 @@ class FitState:
     """What a fit trains and measures, passed around as one object."""
 
     model: nn.Module  # the network, wrapped in DistributedDataParallel with several processes
-    objective: Objective  # loss, metrics and the outputs-to-predictions transform of the task
+    loss_and_metrics: LossAndMetrics  # loss, metrics and the outputs-to-predictions transform of the task
     optimizer: Optimizer
     schedule: dict[str, Any] | None  # Lightning's lr-scheduler dict: scheduler, interval, monitor
     train_metrics: MetricCollection
@@ -62,7 +62,7 @@ class FitState:
     def on_device(
         cls,
         net: nn.Module,
-        objective: Objective,
+        loss_and_metrics: LossAndMetrics,
         make_optimizer: Callable[[Iterable[nn.Parameter]], Optimizer],
         scheduler_config: dict[str, Any] | None,
         total_steps: int,
@@ -73,13 +73,13 @@ class FitState:
         model = net.to(device)
         if world_size > 1:  # gradients are averaged across processes during backward
             model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        objective.loss.to(device)
-        train_metrics = objective.metrics.clone(prefix="train/").to(device)
+        loss_and_metrics.loss.to(device)
+        train_metrics = loss_and_metrics.metrics.clone(prefix="train/").to(device)
         train_metrics.persistent(True)  # saved with a mid-epoch checkpoint
         optimizer = make_optimizer(model.parameters())
         schedule = build_scheduler(scheduler_config, optimizer, total_steps) if scheduler_config else None
-        val_metrics = objective.metrics.clone(prefix="val/").to(device)
-        return cls(model, objective, optimizer, schedule, train_metrics, val_metrics)
+        val_metrics = loss_and_metrics.metrics.clone(prefix="val/").to(device)
+        return cls(model, loss_and_metrics, optimizer, schedule, train_metrics, val_metrics)
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimizer and scheduler in Lightning's checkpoint layout: either engine resumes the other's."""

@@ -23,7 +23,7 @@ from src.stop_and_resume.checkpoints import load_net_weights
 from src.stop_and_resume.interrupt import StopRequest
 from src.sweeps.trial import trial_reporter
 from src.training.batch_limits import batch_limit
-from src.training.objectives import Objective
+from src.training.loss_and_metrics import LossAndMetrics
 from src.training.throughput import peak_flops, training_flops_per_sample
 from src.utils.figures import publish_confusion_matrix
 from src.utils.hparams import log_run_hyperparameters
@@ -95,7 +95,7 @@ def use_deterministic_algorithms(deterministic: bool | str | None, benchmark: bo
 
 
 def _test(
-    loop: ScratchTrainer, net: nn.Module, objective: Objective, loader: Any
+    loop: ScratchTrainer, net: nn.Module, loss_and_metrics: LossAndMetrics, loader: Any
 ) -> tuple[dict[str, float], torch.Tensor | None]:
     """Test what the Lightning engine tests (the best checkpoint, else the final weights); log and return the test
     metrics and the confusion matrix (None for regression), summed over all processes."""
@@ -103,11 +103,11 @@ def _test(
     if best is not None:
         load_net_weights(best, net)
     log.info("Testing %s", best or "the final weights (no checkpoint chose the best)")
-    metrics = objective.metrics.clone(prefix="test/").to(loop.device)
-    confusion = objective.confusion.to(loop.device) if objective.confusion is not None else None
-    objective.loss.to(loop.device)
+    metrics = loss_and_metrics.metrics.clone(prefix="test/").to(loop.device)
+    confusion = loss_and_metrics.confusion.to(loop.device) if loss_and_metrics.confusion is not None else None
+    loss_and_metrics.loss.to(loop.device)
     limit = batch_limit(loop.settings.limit_test_batches, len(loader))
-    tested = loop.evaluate(net, objective, metrics, loader, limit, "test", confusion)
+    tested = loop.evaluate(net, loss_and_metrics, metrics, loader, limit, "test", confusion)
     loop.log_metrics(tested)
     return tested, confusion.compute().cpu() if confusion is not None else None
 
@@ -132,7 +132,7 @@ def fit_from_scratch(
     loggers = [] if cfg.trainer.get("fast_dev_run") else builders.build_loggers(cfg, resume_from)
     reporter = trial_reporter(cfg.optimized_metric) if world_size == 1 else None  # one trial, one reporter
     loop = ScratchTrainer(settings, device, loggers, rank, world_size, reporter.report if reporter else None)
-    objective = builders.build_objective(cfg.module)
+    loss_and_metrics = builders.build_loss_and_metrics(cfg.module)
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None
     resume = load_net_weights(resume_from, net) if resume_from else None
     if settings.throughput:
@@ -154,10 +154,12 @@ def fit_from_scratch(
             batches_per_epoch = num_batches(train_loader, settings.limit_train_batches)
             total_steps = math.ceil(batches_per_epoch / settings.accumulate_grad_batches) * settings.max_epochs
             make_optimizer = instantiate(cfg.optimizer)
-            state = FitState.on_device(net, objective, make_optimizer, scheduler, total_steps, device, world_size)
+            state = FitState.on_device(
+                net, loss_and_metrics, make_optimizer, scheduler, total_steps, device, world_size
+            )
             metrics = loop.fit(state, train_loader, val_loader, stop, resume)
             if cfg.test:
-                tested, matrix = _test(loop, net, objective, datamodule.test_dataloader())
+                tested, matrix = _test(loop, net, loss_and_metrics, datamodule.test_dataloader())
                 metrics |= tested
                 if matrix is not None and cfg.plots and rank == 0 and not cfg.trainer.get("fast_dev_run"):
                     publish_confusion_matrix(matrix, cfg.paths.output_dir, loggers, loop.global_step)

@@ -26,8 +26,8 @@ from src.engines.loop_inputs import FitState, LoopSettings, batches, num_batches
 from src.errors import DivergedError, RunInterruptedError
 from src.stop_and_resume.checkpoints import restore_rng_states, rng_states, save_atomic
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
+from src.training.loss_and_metrics import LossAndMetrics
 from src.training.metrics import MeanLoss
-from src.training.objectives import Objective
 from src.training.precision import AUTOCAST_DTYPES
 from src.training.schedulers import step_epoch_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
@@ -78,7 +78,7 @@ class ScratchTrainer:
         resume_from: dict[str, Any] | None = None,
     ) -> dict[str, float]:
         """Train ``state`` to ``max_epochs`` or early stopping, validating as configured."""
-        s, objective = self.settings, state.objective
+        s, loss_and_metrics = self.settings, state.loss_and_metrics
         partial_epoch = self._restore(resume_from, state) if resume_from is not None else None
 
         with stop.at_step_boundaries():
@@ -95,7 +95,7 @@ class ScratchTrainer:
                 validated = s.limit_val_batches != 0 and (epoch + 1) % s.val_every_n_epochs == 0
                 if validated:
                     val = (state.val_metrics, val_loader, s.limit_val_batches)
-                    new |= self.evaluate(state.model, objective, *val, "val")
+                    new |= self.evaluate(state.model, loss_and_metrics, *val, "val")
                 self.metrics |= new  # validation metrics stay those of the last validated epoch
                 if validated and self.on_validated is not None:
                     self.on_validated(epoch, self.metrics)
@@ -144,7 +144,7 @@ class ScratchTrainer:
                         state.schedule["scheduler"].step()
                     if s.non_finite_every_n_steps and self.global_step % s.non_finite_every_n_steps == 0:
                         self._stop_if_diverged(state)
-                state.objective.measure(outputs, loss, y, state.train_metrics, mean_loss)
+                state.loss_and_metrics.measure(outputs, loss, y, state.train_metrics, mean_loss)
                 advance()
                 if steps and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
@@ -163,7 +163,7 @@ class ScratchTrainer:
         s = self.settings
         with self.autocast():  # matrix products in 16 bits where the precision says so
             outputs = state.model(x)  # 1. forward
-            loss = state.objective.loss(outputs, y)  # 2. loss
+            loss = state.loss_and_metrics.loss(outputs, y)  # 2. loss
         if starts:
             state.optimizer.zero_grad()  # 3. zero_grad, once per window
         # 4. backward, of the loss scaled for float16; over a window the gradients add up to those of its mean loss
@@ -218,7 +218,7 @@ class ScratchTrainer:
     def evaluate(
         self,
         model: nn.Module,
-        objective: Objective,
+        loss_and_metrics: LossAndMetrics,
         metrics: Any,
         loader: Iterable,
         limit: int | None,
@@ -233,8 +233,8 @@ class ScratchTrainer:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
-                loss = objective.loss(outputs, y)
-            objective.measure(outputs, loss, y, metrics, mean_loss, confusion)
+                loss = loss_and_metrics.loss(outputs, y)
+            loss_and_metrics.measure(outputs, loss, y, metrics, mean_loss, confusion)
         return self._epoch_result(stage, mean_loss, metrics)
 
     def _epoch_result(self, stage: str, mean_loss: MeanLoss, metrics: Any) -> dict[str, float]:

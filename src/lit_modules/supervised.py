@@ -10,8 +10,8 @@ from torch.optim import Optimizer
 from torchmetrics import Metric
 
 from src.stop_and_resume.checkpoints import restore_rng_states, rng_states
+from src.training.loss_and_metrics import task_loss_and_metrics
 from src.training.metrics import MeanLoss
-from src.training.objectives import make_objective
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
 
@@ -50,13 +50,13 @@ class SupervisedModule(LightningModule):
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.test_time_flip, self.test_time_shift = test_time_flip, test_time_shift
         self.resumed_metrics: dict[str, float] = {}  # the epoch metrics saved with the checkpoint fit resumed from
-        objective = make_objective(task, num_outputs, loss, label_smoothing, metrics)
-        self.objective = objective
-        self.loss_fn = objective.loss
-        self.to_predictions = objective.to_predictions
-        self.train_metrics = objective.metrics.clone(prefix="train/")
-        self.val_metrics = objective.metrics.clone(prefix="val/")
-        self.test_metrics = objective.metrics.clone(prefix="test/")
+        loss_and_metrics = task_loss_and_metrics(task, num_outputs, loss, label_smoothing, metrics)
+        self.loss_and_metrics = loss_and_metrics
+        self.loss_fn = loss_and_metrics.loss
+        self.to_predictions = loss_and_metrics.to_predictions
+        self.train_metrics = loss_and_metrics.metrics.clone(prefix="train/")
+        self.val_metrics = loss_and_metrics.metrics.clone(prefix="val/")
+        self.test_metrics = loss_and_metrics.metrics.clone(prefix="test/")
         # Epoch means of the loss, weighted by batch size, synchronized across processes like the other metrics.
         # No NaN check: it would read every step's loss on the host (a GPU sync per step), and dropping NaNs would
         # hide a diverged run, whose mean loss shows as NaN (stop_on_non_finite stops it at the first one).
@@ -64,7 +64,7 @@ class SupervisedModule(LightningModule):
         # Saved in checkpoints: an epoch interrupted and resumed mid-way still reports its mean over every batch.
         self.train_metrics.persistent(True)
         self.train_loss.persistent(True)
-        self.test_confusion = objective.confusion
+        self.test_confusion = loss_and_metrics.confusion
         self.confusion_matrix: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,7 +75,7 @@ class SupervisedModule(LightningModule):
         outputs = self(x) if stage == "train" else self.evaluation_outputs(x)
         loss = self.loss_fn(outputs, y)
         confusion = self.test_confusion if stage == "test" else None
-        self.objective.measure(outputs, loss, y, metrics, getattr(self, f"{stage}_loss"), confusion)
+        self.loss_and_metrics.measure(outputs, loss, y, metrics, getattr(self, f"{stage}_loss"), confusion)
         return loss
 
     def _log_epoch_metrics(self, stage: str, metrics: Any) -> None:

@@ -19,7 +19,7 @@ DEFAULT_LOSS = {Task.REGRESSION: "mse", Task.BINARY: "bce", Task.MULTICLASS: "cr
 
 
 @dataclass
-class Objective:
+class LossAndMetrics:
     """What a task needs: ``loss(outputs, targets)``, metrics fed with ``to_predictions(outputs)``."""
 
     loss: nn.Module
@@ -121,20 +121,22 @@ def _metrics(task: Task, num_outputs: int, metrics: Mapping[str, Metric | None] 
     return MetricCollection(chosen, compute_groups=shared_tallies(chosen) or False)
 
 
-def make_objective(
+def task_loss_and_metrics(
     task: str | Task,
     num_outputs: int,
     loss: str | nn.Module | None = None,
     label_smoothing: float = 0.0,
     metrics: Mapping[str, Metric | None] | None = None,
-) -> Objective:
+) -> LossAndMetrics:
     """The task's loss (or ``loss``, a module) and its default metrics with ``metrics`` added or removed."""
     task = Task.parse(task)
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     loss_fn, collection = _loss(task, loss, label_smoothing), _metrics(task, num_outputs, metrics)
     if task is Task.REGRESSION:
-        return Objective(loss_fn, collection, None, lambda out: out)
+        return LossAndMetrics(loss_fn, collection, None, lambda out: out)
     if task is Task.BINARY:
-        return Objective(loss_fn, collection, BinaryConfusionMatrix(validate_args=False), torch.sigmoid)
-    return Objective(loss_fn, collection, MulticlassConfusionMatrix(num_outputs, validate_args=False), lambda out: out)
+        return LossAndMetrics(loss_fn, collection, BinaryConfusionMatrix(validate_args=False), torch.sigmoid)
+    return LossAndMetrics(
+        loss_fn, collection, MulticlassConfusionMatrix(num_outputs, validate_args=False), lambda out: out
+    )
