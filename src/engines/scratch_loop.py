@@ -136,7 +136,8 @@ class ScratchTrainer:
             for index, (x, y) in enumerate(batches(loader, limit), start=start):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 steps = (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total  # a window's last batch
-                outputs, loss = self.train_step(state, x, y, starts=index % s.accumulate_grad_batches == 0, steps=steps)
+                starts = index % s.accumulate_grad_batches == 0  # a window's first batch
+                self.train_step(state, x, y, mean_loss, starts=starts, steps=steps)
                 self.epoch_samples += x.shape[0]
                 if steps:
                     self.global_step += 1
@@ -144,7 +145,6 @@ class ScratchTrainer:
                         state.schedule["scheduler"].step()
                     if s.non_finite_every_n_steps and self.global_step % s.non_finite_every_n_steps == 0:
                         self._stop_if_diverged(state)
-                state.loss_and_metrics.measure(outputs, loss, y, state.train_metrics, mean_loss)
                 advance()
                 if steps and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
@@ -155,22 +155,23 @@ class ScratchTrainer:
         return self._epoch_result("train", mean_loss, state.train_metrics)
 
     def train_step(
-        self, state: FitState, x: torch.Tensor, y: torch.Tensor, starts: bool, steps: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The five steps of every training loop, in the order they run; returns the outputs and the loss.
-        ``starts`` and ``steps``: the batch opens, or closes, a window of ``trainer.accumulate_grad_batches``
-        batches whose gradients add up into one optimizer step."""
+        self, state: FitState, x: torch.Tensor, y: torch.Tensor, mean_loss: MeanLoss, starts: bool, steps: bool
+    ) -> torch.Tensor:
+        """The five steps of every training loop, in the order they run; returns the loss. ``starts`` and
+        ``steps``: the batch opens, or closes, a window of ``trainer.accumulate_grad_batches`` batches whose
+        gradients add up into one optimizer step."""
         s = self.settings
         with self.autocast():  # matrix products in 16 bits where the precision says so
             outputs = state.model(x)  # 1. forward
-            loss = state.loss_and_metrics.loss(outputs, y)  # 2. loss
+            # 2. loss, as the Lightning module computes it; the batch also goes into the epoch's metrics
+            loss = state.loss_and_metrics.batch_loss(outputs, y, state.train_metrics, mean_loss)
         if starts:
             state.optimizer.zero_grad()  # 3. zero_grad, once per window
         # 4. backward, of the loss scaled for float16; over a window the gradients add up to those of its mean loss
         window = s.accumulate_grad_batches
         self.scaler.scale(loss / window if window > 1 else loss).backward()
         if not steps:
-            return outputs, loss
+            return loss
         if s.stop_on_non_finite:  # recorded on the device, read every so many steps: no host sync here
             self.watch.observe(loss, state.model.named_parameters(), self.global_step)
         if s.gradient_clip_val:
@@ -178,7 +179,7 @@ class ScratchTrainer:
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
         self.scaler.step(state.optimizer)  # 5. step; the scaler skips it when float16 gradients overflowed
         self.scaler.update()
-        return outputs, loss
+        return loss
 
     def autocast(self) -> AbstractContextManager:
         if self.autocast_dtype is None:  # full precision: not even a disabled autocast, whose set-up costs each step
@@ -233,8 +234,7 @@ class ScratchTrainer:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
-                loss = loss_and_metrics.loss(outputs, y)
-            loss_and_metrics.measure(outputs, loss, y, metrics, mean_loss, confusion)
+                loss_and_metrics.batch_loss(outputs, y, metrics, mean_loss, confusion)
         return self._epoch_result(stage, mean_loss, metrics)
 
     def _epoch_result(self, stage: str, mean_loss: MeanLoss, metrics: Any) -> dict[str, float]:

@@ -52,7 +52,7 @@ class SupervisedModule(LightningModule):
         self.resumed_metrics: dict[str, float] = {}  # the epoch metrics saved with the checkpoint fit resumed from
         loss_and_metrics = task_loss_and_metrics(task, num_outputs, loss, label_smoothing, metrics)
         self.loss_and_metrics = loss_and_metrics
-        self.loss_fn = loss_and_metrics.loss
+        self.loss_fn = loss_and_metrics.loss  # a submodule: it moves to the device with the network
         self.to_predictions = loss_and_metrics.to_predictions
         self.train_metrics = loss_and_metrics.metrics.clone(prefix="train/")
         self.val_metrics = loss_and_metrics.metrics.clone(prefix="val/")
@@ -73,10 +73,8 @@ class SupervisedModule(LightningModule):
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: Any) -> torch.Tensor:
         x, y = batch
         outputs = self(x) if stage == "train" else self.evaluation_outputs(x)
-        loss = self.loss_fn(outputs, y)
         confusion = self.test_confusion if stage == "test" else None
-        self.loss_and_metrics.measure(outputs, loss, y, metrics, getattr(self, f"{stage}_loss"), confusion)
-        return loss
+        return self.loss_and_metrics.batch_loss(outputs, y, metrics, getattr(self, f"{stage}_loss"), confusion)
 
     def _log_epoch_metrics(self, stage: str, metrics: Any) -> None:
         # Computed here, once per epoch and in the same order on every process: logging the metric objects on every

@@ -27,23 +27,25 @@ class LossAndMetrics:
     confusion: Metric | None
     to_predictions: Callable[[torch.Tensor], torch.Tensor]
 
-    def measure(
+    def batch_loss(
         self,
         outputs: torch.Tensor,
-        loss: torch.Tensor,
         targets: torch.Tensor,
         metrics: MetricCollection,
         mean_loss: Metric,
         confusion: Metric | None = None,
-    ) -> None:
-        """What each batch adds to its epoch's metrics, the same in both engines and every stage: the mean loss,
-        the metrics of the predictions and, when testing, the confusion matrix; no host read."""
+    ) -> torch.Tensor:
+        """The per-batch work of every stage, in both engines: the loss of the network's outputs, and what the batch
+        adds to its epoch's metrics (the mean loss, the metrics of the predictions and, when testing, the confusion
+        matrix), with no host read."""
+        loss = self.loss(outputs, targets)
         with torch.no_grad():  # measuring needs no graph
             predictions = self.to_predictions(outputs)
             metrics.update(predictions, targets)  # computed once per epoch, not per step
             mean_loss.update(loss, targets.shape[0])
             if confusion is not None:
                 confusion.update(predictions, targets.long())
+        return loss
 
 
 def _loss(task: Task, loss: str | nn.Module | None, label_smoothing: float) -> nn.Module:
