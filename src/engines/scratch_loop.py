@@ -24,7 +24,7 @@ from src.engines.checkpoint_keeper import CheckpointKeeper
 from src.engines.distributed import all_reduce_sum, barrier
 from src.engines.loop_inputs import FitState, LoopSettings, batches, num_batches, set_epoch
 from src.errors import DivergedError, RunInterruptedError
-from src.stop_and_resume.checkpoints import restore_rng_states, rng_states, save_atomic
+from src.stop_and_resume.checkpoints import restore_progress, save_atomic, save_progress
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
 from src.training.loss_and_metrics import LossAndMetrics
 from src.training.metrics import MeanLoss
@@ -246,16 +246,16 @@ class ScratchTrainer:
     # ----------------------------------------------------------------- checkpoints
     def _checkpoint(self, state: FitState) -> dict[str, Any]:
         """Everything an exact resume needs: weights, optimizer, scheduler, loss scaler, counters, RNG states."""
-        return {
+        checkpoint = {
             "engine": "scratch",
             "epoch": self.epoch,
             "global_step": self.global_step,
             **state.state_dict(),
             "scaler": self.scaler.state_dict(),
             "best": self.checkpoints.state_dict(),
-            "rng": rng_states(),
-            "metrics": dict(self.metrics),
         }
+        save_progress(checkpoint, self.metrics)  # RNG states and epoch metrics, as the Lightning module saves them
+        return checkpoint
 
     def _restore(self, checkpoint: dict[str, Any], state: FitState) -> dict[str, Any] | None:
         """Continue after the checkpoint's epoch, or inside it for a mid-epoch checkpoint (whose partial epoch is
@@ -267,9 +267,7 @@ class ScratchTrainer:
         self.epoch = checkpoint["epoch"] + (partial is None)
         self.global_step = checkpoint["global_step"]
         self.checkpoints.load_state_dict(checkpoint.get("best", {}))
-        if "rng" in checkpoint:
-            restore_rng_states(checkpoint["rng"])
-        self.metrics = dict(checkpoint.get("metrics", {}))
+        self.metrics = restore_progress(checkpoint)
         return partial
 
     # ----------------------------------------------------------------- logging and progress

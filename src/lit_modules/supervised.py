@@ -9,7 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import Metric
 
-from src.stop_and_resume.checkpoints import restore_rng_states, rng_states
+from src.stop_and_resume.checkpoints import restore_progress, save_progress
 from src.training.loss_and_metrics import task_loss_and_metrics
 from src.training.metrics import MeanLoss
 from src.training.schedulers import build_scheduler
@@ -118,15 +118,10 @@ class SupervisedModule(LightningModule):
         return self.predict(batch[0])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Lightning keeps no RNG state in checkpoints; without it a resumed run draws other dropout masks. Nor the
-        # latest epoch metrics, which a run resumed after its last epoch would otherwise not report at all.
-        checkpoint["rng"] = rng_states()
-        checkpoint["metrics"] = {name: float(value) for name, value in self.trainer.callback_metrics.items()}
+        save_progress(checkpoint, self.trainer.callback_metrics)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "rng" in checkpoint:
-            restore_rng_states(checkpoint["rng"])
-        self.resumed_metrics = checkpoint.get("metrics", {})
+        self.resumed_metrics = restore_progress(checkpoint)
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:

@@ -2,6 +2,7 @@
 
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     kind, keys, *rest = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
     random.setstate(states["python"])
+
+
+def save_progress(checkpoint: dict[str, Any], metrics: Mapping[str, Any]) -> None:
+    """Add to a checkpoint, in either engine, what an exact resume needs and Lightning does not keep: every RNG's
+    state (else a resumed run draws other dropout masks) and the latest epoch metrics (else a run resumed after its
+    last epoch reports none)."""
+    checkpoint["rng"] = rng_states()
+    checkpoint["metrics"] = {name: float(value) for name, value in metrics.items()}
+
+
+def restore_progress(checkpoint: dict[str, Any]) -> dict[str, float]:
+    """Restore the RNG states :func:`save_progress` saved; return the epoch metrics it saved."""
+    if "rng" in checkpoint:
+        restore_rng_states(checkpoint["rng"])
+    return dict(checkpoint.get("metrics", {}))
 
 
 def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
