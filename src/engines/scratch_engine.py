@@ -112,6 +112,13 @@ def _test(
     return tested, confusion.compute().cpu() if confusion is not None else None
 
 
+def _log_parameter_counts(net: nn.Module) -> None:
+    """The scratch loop's model summary: what Lightning's ModelSummary ends with."""
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in net.parameters())
+    log.info("%s: %s parameters, %s trainable", type(net).__name__, f"{total:,}", f"{trainable:,}")
+
+
 def fit_from_scratch(
     cfg: DictConfig,
     datamodule: TensorDataModule,
@@ -140,13 +147,7 @@ def fit_from_scratch(
         loop.flops_and_peak = flops, peak_flops(device, settings.precision)
     ready()
     if (cfg.get("callbacks") or {}).get("model_summary") and cfg.trainer.get("enable_model_summary", True):
-        trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-        log.info(
-            "%s: %s parameters, %s trainable",
-            type(net).__name__,
-            f"{sum(p.numel() for p in net.parameters()):,}",
-            f"{trainable:,}",
-        )
+        _log_parameter_counts(net)
 
     status = "failed"
     try:
