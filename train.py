@@ -40,7 +40,7 @@ from src.checks.disk import check_writable
 from src.checks.start_up import check_built, check_config
 from src.checks.suggest import print_override_suggestions
 from src.config import builders
-from src.config.runtime import in_sweep, uses_cuda
+from src.config.runtime import count_gpus_without_nvml, in_sweep, uses_cuda
 from src.config.unlisted_arguments import allow_unlisted_arguments
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import agree_on_run_name, is_rank_zero, shutdown_distributed
@@ -61,6 +61,7 @@ from src.utils.figures import predicted_vs_true_figure, save
 from src.utils.predict import predictions_and_targets
 
 imports_done()
+count_gpus_without_nvml()
 register_resolvers()
 quiet_third_party()
 log = logging.getLogger(__name__)
@@ -74,14 +75,11 @@ REUSED_FIELDS = ("engine", "optimized_metric", "metrics", "epochs", "global_step
 def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
     """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric.
     SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.stop_and_resume.interrupt`)."""
-    # The one decision about processes: rank 0 of node 0 writes the run's files and prints; under DDP the others
-    # train alongside it and follow its decisions.
+    # The one decision about processes: rank 0 of node 0 writes the run's files; under DDP the others train
+    # alongside it and follow its decisions.
     lead = is_rank_zero()
     with StopRequest() as stop:
-        value, metrics = _train(cfg, stop, lead)
-    if lead:
-        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", output_dir=str(cfg.paths.output_dir))
-    return value, metrics
+        return _train(cfg, stop, lead)
 
 
 def _train(cfg: DictConfig, stop: StopRequest, lead: bool) -> tuple[float, dict[str, float]]:
@@ -141,7 +139,7 @@ def _fit(
     if uses_cuda(str(cfg.trainer.get("accelerator", "auto"))):
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     builders.set_up_data(datamodule)  # not for a reused result, which reads no data
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # silent: a refusal below prints its reason alone
     net = builders.build_model(cfg)
     builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
     check_built(cfg, datamodule, net, instantiate(cfg.optimizer), resumed_from)
@@ -187,7 +185,7 @@ def _resumption(cfg: DictConfig, this_run: Fingerprint, own: Run | None, lead: b
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     try:
-        value, _ = train(cfg)
+        value, metrics = train(cfg)
     except RunInterruptedError as err:
         log.warning("%s", err)
         raise SystemExit(0) from None  # a clean stop with its state saved (in a sweep: the whole sweep stops)
@@ -203,6 +201,8 @@ def main(cfg: DictConfig) -> float:
             log.error("%s", one_line(err))  # Hydra wraps a target's own error over several lines
             raise SystemExit(1) from None
         raise
+    if is_rank_zero():  # the command line's answer; train() itself prints nothing at the end
+        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", output_dir=str(cfg.paths.output_dir))
     return value
 
 

@@ -131,7 +131,8 @@ def answered_by_hydra(args: list[str]) -> bool:
 
 def answer_with_hydra(task: Callable[[DictConfig], None], config_name: str) -> NoReturn:
     """Hydra's answer to ``--help``, ``--cfg`` or ``--info``, given before a script imports torch and Lightning:
-    in half a second instead of four. ``task`` (never called) is the script's own, so Hydra names the script."""
+    in half a second instead of four (2 CPU cores, 2026-12-04). ``task`` (never called) is the script's own, so
+    Hydra names the script."""
     register_resolvers()
     hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "configs"), config_name=config_name)(task)()
     raise SystemExit(0)

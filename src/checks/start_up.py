@@ -17,16 +17,19 @@ from src.checks.scratch_engine import check_scratch_settings
 from src.checks.values import check_added_keys, check_optimizer, check_test_time_augmentation, check_values
 from src.config.runtime import in_sweep
 from src.datamodules.base import TensorDataModule
+from src.errors import ConfigError
 from src.sweeps.gpu_lease import lease_wanted
 
 
 def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
     """Everything the composed config alone can tell."""
     check_schema(cfg)
-    check_values(cfg, engines)
+    if cfg.engine not in engines:
+        raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
     check_devices(cfg.trainer)
     check_precision(str(cfg.trainer.get("accelerator", "auto")), str(cfg.trainer.get("precision", "32-true")))
     check_test_time_augmentation(cfg)
+    check_values(cfg)
     check_optimizer(cfg.optimizer)
     check_fused_clipping(cfg)
     check_metric_names(cfg)

@@ -1,9 +1,8 @@
-"""Single values the other checks do not cover: the engine, files named, modes, test-time views, the optimizer,
-keys added with ``+``."""
+"""Single values the other checks do not cover: files named, modes, test-time views, the optimizer, keys added
+with ``+``."""
 
 import difflib
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -88,10 +87,8 @@ def check_added_keys(cfg: DictConfig) -> None:
             )
 
 
-def check_values(cfg: DictConfig, engines: Iterable[str]) -> None:
-    """The engine, the files named, the modes, and a plateau schedule that needs a validation every epoch."""
-    if cfg.engine not in engines:
-        raise ConfigError(f"engine={cfg.engine!r} is not an engine; choose one of {sorted(engines)}")
+def check_values(cfg: DictConfig) -> None:
+    """The files named, the modes, and a plateau schedule that needs a validation every epoch."""
     for key in ("ckpt_path", "init_weights"):
         if cfg.get(key) and not Path(cfg[key]).is_file():
             raise ConfigError(f"{key}={cfg[key]} is not a file; point it at a run's checkpoints/last.ckpt")

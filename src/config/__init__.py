@@ -1,1 +1,1 @@
-"""The config as the user gives it: checked at start-up (schema, checks, command line) and built into objects."""
+"""The config built into objects, and the facts it reads: ``_target_`` signatures, a sweep or not, CUDA or not."""

@@ -105,7 +105,6 @@ def _test(
     log.info("Testing %s", best or "the final weights (no checkpoint chose the best)")
     metrics = loss_and_metrics.metrics.clone(prefix="test/").to(loop.device)
     confusion = loss_and_metrics.confusion.to(loop.device) if loss_and_metrics.confusion is not None else None
-    loss_and_metrics.loss.to(loop.device)
     limit = batch_limit(loop.settings.limit_test_batches, len(loader))
     tested = loop.evaluate(net, loss_and_metrics, metrics, loader, limit, "test", confusion)
     loop.log_metrics(tested)
@@ -172,7 +171,7 @@ def fit_from_scratch(
         metrics=metrics,
         epochs=loop.epoch,
         global_step=loop.global_step,
-        best_checkpoint=str(tested) if (tested := loop.checkpoints.tested_checkpoint) else None,
+        best_checkpoint=str(checkpoint) if (checkpoint := loop.checkpoints.tested_checkpoint) else None,
         # as Lightning: no monitored checkpoint, no best
         best_score=loop.checkpoints.best_score if settings.save_best else None,
         world_size=world_size,

@@ -2,8 +2,8 @@
 
 :meth:`ScratchTrainer.train_step` is the lesson's five steps (forward, loss, zero_grad, backward, step) in that
 order, with mixed precision, gradient accumulation, the non-finite check and clipping written where they happen;
-around it :class:`ScratchTrainer` runs the epochs, interrupts, partial-epoch resume, validation, checkpoints, early
-stopping and testing.
+around it :class:`ScratchTrainer` runs the epochs, interrupts, partial-epoch resume and validation, and asks its
+:class:`CheckpointKeeper` which checkpoints to write and when to stop early.
 
 Same configs, model, data module, loss, metrics, optimizer and scheduler as the Lightning engine, and the same
 order of operations, so both give the same losses and weights (tests/test_engine_parity.py checks it).

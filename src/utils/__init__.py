@@ -1,1 +1,1 @@
-"""Glue between Hydra configs and Lightning: resolvers, start-up checks, builders, run records, console output."""
+"""Small helpers: console output, figures, predictions, image folders, a progress bar, fast start."""
