@@ -72,14 +72,18 @@ ENGINES = {"lightning": fit_with_lightning, "scratch": fit_from_scratch}
 REUSED_FIELDS = ("engine", "optimized_metric", "metrics", "epochs", "global_step", "best_checkpoint")
 
 
-def train(cfg: DictConfig) -> tuple[float, dict[str, float]]:
-    """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric.
-    SIGTERM and Ctrl-C stop it cleanly in any phase (:mod:`src.stop_and_resume.interrupt`)."""
-    # The one decision about processes: rank 0 of node 0 writes the run's files; under DDP the others train
-    # alongside it and follow its decisions.
+def train(cfg: DictConfig, print_result: bool = False) -> tuple[float, dict[str, float]]:
+    """Run one experiment in ``cfg.paths.output_dir``; return the optimized metric and every final metric, and
+    with ``print_result`` print them as a table. SIGTERM and Ctrl-C stop it cleanly in any phase
+    (:mod:`src.stop_and_resume.interrupt`)."""
+    # The one decision about processes: rank 0 of node 0 writes the run's files and prints; under DDP the others
+    # train alongside it and follow its decisions.
     lead = is_rank_zero()
     with StopRequest() as stop:
-        return _train(cfg, stop, lead)
+        value, metrics = _train(cfg, stop, lead)
+    if print_result and lead:  # the command line's answer
+        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", output_dir=str(cfg.paths.output_dir))
+    return value, metrics
 
 
 def _train(cfg: DictConfig, stop: StopRequest, lead: bool) -> tuple[float, dict[str, float]]:
@@ -185,7 +189,7 @@ def _resumption(cfg: DictConfig, this_run: Fingerprint, own: Run | None, lead: b
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     try:
-        value, metrics = train(cfg)
+        value, _ = train(cfg, print_result=True)
     except RunInterruptedError as err:
         log.warning("%s", err)
         raise SystemExit(0) from None  # a clean stop with its state saved (in a sweep: the whole sweep stops)
@@ -201,8 +205,6 @@ def main(cfg: DictConfig) -> float:
             log.error("%s", one_line(err))  # Hydra wraps a target's own error over several lines
             raise SystemExit(1) from None
         raise
-    if is_rank_zero():  # the command line's answer; train() itself prints nothing at the end
-        print_metrics(metrics, title=f"{cfg.optimized_metric} = {value:.6g}", output_dir=str(cfg.paths.output_dir))
     return value
 
 
