@@ -32,7 +32,6 @@ import hydra
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -146,7 +145,7 @@ def _fit(
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # silent: a refusal below prints its reason alone
     net = builders.build_model(cfg)
     builders.init_from_data(net, datamodule)  # before any checkpoint, whose weights then replace these
-    check_built(cfg, datamodule, net, instantiate(cfg.optimizer), resumed_from)
+    check_built(cfg, datamodule, net, resumed_from)
     if cfg.init_weights:
         load_net_weights(cfg.init_weights, net)
     result = ENGINES[cfg.engine](cfg, datamodule, net, stop, resumed_from, ready=partial(_show_config, cfg, lead))

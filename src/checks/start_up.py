@@ -1,11 +1,11 @@
 """The entry points of the checks of moments 3 and 4 (this package's ``__init__`` gives the order)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
-from torch.optim import Optimizer
 
 from src.checks.devices import check_devices, check_fused_clipping, check_precision
 from src.checks.disk import check_free_space
@@ -41,16 +41,11 @@ def check_config(cfg: DictConfig, engines: Iterable[str]) -> None:
         check_scratch_settings(cfg)
 
 
-def check_built(
-    cfg: DictConfig,
-    datamodule: TensorDataModule,
-    net: nn.Module,
-    make_optimizer: Callable[..., Optimizer],
-    resumed_from: str | None,
-) -> None:
-    """What the set-up data and the built network tell: ``make_optimizer`` (the configured partial) and
-    ``resumed_from`` (the checkpoint this run continues, if any) judge whether that checkpoint can continue it."""
+def check_built(cfg: DictConfig, datamodule: TensorDataModule, net: nn.Module, resumed_from: str | None) -> None:
+    """What the set-up data and the built network tell; ``resumed_from``: the checkpoint this run continues, if
+    any, which must fit the network and the configured optimizer."""
     check_batch_counts(cfg, datamodule)
     check_free_space(Path(cfg.paths.output_dir), net)
     if resumed_from:
-        check_resumable(resumed_from, net, make_optimizer, cfg.trainer.get("max_epochs"), cfg.engine)
+        optimizer = instantiate(cfg.optimizer)
+        check_resumable(resumed_from, net, optimizer, cfg.trainer.get("max_epochs"), cfg.engine)
