@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from src.checks.scratch_engine import callback_reads
+from src.checks.scratch_limits import callback_reads
 from src.config.compose import compose_run
 from src.training.throughput import device_seconds
 

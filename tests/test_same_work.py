@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.timing import compose_same_work, lightning_only_callbacks
-from src.checks.scratch_engine import check_scratch_settings
+from src.checks.scratch_limits import check_scratch_settings
 from src.config.compose import compose_run
 
 

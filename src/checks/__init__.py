@@ -14,7 +14,7 @@ Four moments, each the earliest at which its facts are known:
    each ``_target_``'s signature and ranges (:mod:`.schema`), then the engine, devices and precision
    (:mod:`.devices`), single values (:mod:`.values`), the metrics named and the way they are followed
    (:mod:`.metrics`), loop limits (:mod:`.loop_limits`), GPU leases of a sweep, and last what the hand-written
-   loop implements (:mod:`.scratch_engine`);
+   loop implements (:mod:`.scratch_limits`);
 4. what only the data and the network tell (:func:`.start_up.check_built`): batch counts, free disk space, the
    checkpoint to resume from (:mod:`.resumable`).
 

@@ -13,7 +13,7 @@ from src.checks.loop_limits import check_batch_counts, check_loop_limits
 from src.checks.metrics import check_metric_directions, check_metric_names
 from src.checks.resumable import check_resumable
 from src.checks.schema import check_schema
-from src.checks.scratch_engine import check_scratch_settings
+from src.checks.scratch_limits import check_scratch_settings
 from src.checks.values import check_added_keys, check_optimizer, check_test_time_augmentation, check_values
 from src.config.runtime import in_sweep
 from src.datamodules.base import TensorDataModule
