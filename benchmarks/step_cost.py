@@ -26,6 +26,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning import LightningDataModule
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -57,13 +58,18 @@ class OpCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def bare_loop(cfg: DictConfig, batches: int) -> int:
-    """The reference: the recipe's network, optimizer, loss and training batches, and nothing else; returns steps."""
+def recipe_parts(cfg: DictConfig) -> tuple[LightningDataModule, torch.nn.Module, torch.nn.Module]:
+    """The recipe's data module (set up), network (initialized from the data) and loss, as train.py builds them."""
     datamodule = builders.build_datamodule(cfg)
     builders.set_up_data(datamodule)
     net = builders.build_model(cfg)
     builders.init_from_data(net, datamodule)
-    loss_of = builders.build_loss_and_metrics(cfg.module).loss
+    return datamodule, net, builders.build_loss_and_metrics(cfg.module).loss
+
+
+def bare_loop(cfg: DictConfig, batches: int) -> int:
+    """The reference: the recipe's network, optimizer, loss and training batches, and nothing else; returns steps."""
+    datamodule, net, loss_of = recipe_parts(cfg)
     optimizer = instantiate(cfg.optimizer)(net.parameters())
     mixed = str(cfg.trainer.precision) in ("16-mixed", "bf16-mixed")  # bfloat16 autocast on the CPU
     net.train()
@@ -96,11 +102,8 @@ class BareLightningModule(L.LightningModule):
 def bare_lightning(cfg: DictConfig, batches: int) -> int:
     """:func:`bare_loop`'s work run by a Lightning Trainer with no callbacks, logger or progress bar; returns
     steps."""
-    datamodule = builders.build_datamodule(cfg)
-    builders.set_up_data(datamodule)
-    net = builders.build_model(cfg)
-    builders.init_from_data(net, datamodule)
-    module = BareLightningModule(net, builders.build_loss_and_metrics(cfg.module).loss, instantiate(cfg.optimizer))
+    datamodule, net, loss_of = recipe_parts(cfg)
+    module = BareLightningModule(net, loss_of, instantiate(cfg.optimizer))
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         precision=cfg.trainer.precision,

@@ -17,9 +17,7 @@ class CheckpointKeeper:
     ..., 0 never (``callbacks.last_checkpoint``); ``patience`` None, no early stopping."""
 
     def __init__(self, settings: LoopSettings, rank: int) -> None:
-        self.directory, self.mode, self.save_best = settings.checkpoint_dir, settings.mode, settings.save_best
-        self.last_every_n_epochs = settings.last_every_n_epochs
-        self.patience, self.min_delta, self.min_epochs = settings.patience, settings.min_delta, settings.min_epochs
+        self.settings, self.directory = settings, settings.checkpoint_dir
         self.rank = rank  # every process knows the paths; rank 0 writes the files
         self.best_score: float | None = None
         self.best_path: Path | None = None
@@ -29,18 +27,18 @@ class CheckpointKeeper:
     @property
     def tested_checkpoint(self) -> Path | None:
         """What Lightning tests: the best epoch's checkpoint; with no best kept, the newest last.ckpt."""
-        return self.best_path if self.save_best else self.last_path
+        return self.best_path if self.settings.save_best else self.last_path
 
     def saves_last(self, epoch: int) -> bool:
-        every = self.last_every_n_epochs
+        every = self.settings.last_every_n_epochs
         return self.directory is not None and every > 0 and (epoch + 1) % every == 0
 
     def _improved(self, score: float) -> bool:
         if self.best_score is None:
             return math.isfinite(score)
-        if self.mode == "min":
-            return score < self.best_score - self.min_delta
-        return score > self.best_score + self.min_delta
+        if self.settings.mode == "min":
+            return score < self.best_score - self.settings.min_delta
+        return score > self.best_score + self.settings.min_delta
 
     def end_of_epoch(self, epoch: int, score: float | None, checkpoint: Callable[[], dict[str, Any]]) -> bool:
         """Write the checkpoints due after ``epoch`` (``checkpoint()`` makes their contents); return whether early
@@ -51,7 +49,8 @@ class CheckpointKeeper:
             self.best_score, self.bad_epochs = score, 0
         elif score is not None:
             self.bad_epochs += 1
-        save_best, save_last = improved and self.save_best and self.directory is not None, self.saves_last(epoch)
+        save_best = improved and self.settings.save_best and self.directory is not None
+        save_last = self.saves_last(epoch)
         if save_best or save_last:
             assert self.directory is not None
             previous = self.best_path
@@ -68,7 +67,8 @@ class CheckpointKeeper:
                 if save_last:
                     save_atomic(contents, self.directory / "last.ckpt")
             barrier()
-        return self.patience is not None and self.bad_epochs >= self.patience and epoch + 1 >= self.min_epochs
+        patience = self.settings.patience
+        return patience is not None and self.bad_epochs >= patience and epoch + 1 >= self.settings.min_epochs
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -53,7 +53,6 @@ class SupervisedModule(LightningModule):
         loss_and_metrics = task_loss_and_metrics(task, num_outputs, loss, label_smoothing, metrics)
         self.loss_and_metrics = loss_and_metrics
         self.loss_fn = loss_and_metrics.loss  # a submodule: it moves to the device with the network
-        self.to_predictions = loss_and_metrics.to_predictions
         self.train_metrics = loss_and_metrics.metrics.clone(prefix="train/")
         self.val_metrics = loss_and_metrics.metrics.clone(prefix="val/")
         self.test_metrics = loss_and_metrics.metrics.clone(prefix="test/")
@@ -112,7 +111,7 @@ class SupervisedModule(LightningModule):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Predictions (class scores, probabilities or values) as validation and testing make them."""
-        return self.to_predictions(self.evaluation_outputs(x))
+        return self.loss_and_metrics.to_predictions(self.evaluation_outputs(x))
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         return self.predict(batch[0])

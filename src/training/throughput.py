@@ -36,7 +36,10 @@ def training_flops_per_sample(net: nn.Module, example: torch.Tensor) -> int | No
     """Forward and backward FLOPs of one sample, counted on a copy of the network on the meta device (the network's
     weights, gradients and statistics stay untouched, and nothing is computed); None if the copy cannot run there."""
     try:
-        shadow = copy.deepcopy(net).to("meta").eval()  # eval: batch statistics need no second sample
+        # Each weight and buffer stands in as an empty meta tensor: the copy takes no memory on the device
+        meta = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad) for p in net.parameters()}
+        meta |= {id(b): torch.empty_like(b, device="meta") for b in net.buffers()}
+        shadow = copy.deepcopy(net, meta).eval()  # eval: batch statistics need no second sample
         inputs = example[:1].to("meta")
         return measure_flops(shadow, lambda: shadow(inputs), lambda outputs: outputs.sum())
     except Exception as err:  # a compiled or device-bound network: throughput is logged without the utilization
