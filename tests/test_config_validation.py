@@ -44,6 +44,7 @@ MALFORMED = [
     ("data=cifar10 data.std=[0.2,0,0.2]", r"^data: .* need one finite value per image channel \(3\), each std > 0"),
     ("data=mnist data.std=[nan]", r"^data: data.mean=\[0.1307\] and data.std=\[nan\] need one finite value"),
     ("model.hidden_sizes=[8.5,8]", r"^model.hidden_sizes=\[8.5, 8\] has the wrong type; .*expects Sequence\[int\]$"),
+    ("module.metrics=5", r"^module.metrics=5 is not a node of metric names; add one with \+module.metrics.<name>"),
     # mistyped keys
     ("+optimizer.lrr=0.1", r"^optimizer.lrr is not a parameter of torch.optim.Adam; did you mean optimizer.lr\?"),
     ("+model.hidden_size=[8]", r"^model.hidden_size is not a parameter of .*MLP; did you mean model.hidden_sizes\?"),

@@ -193,6 +193,14 @@ def test_truncated_checkpoint_is_refused_naming_the_file(make_cfg, adam_mlp_chec
     assert message.startswith(f"{truncated} is not a readable checkpoint (truncated")
 
 
+@pytest.mark.parametrize("key", ["ckpt_path", "init_weights"])
+def test_a_text_file_named_as_a_checkpoint_is_refused_naming_it(make_cfg, tmp_path: Path, key: str) -> None:
+    text = tmp_path / "notes.md"
+    text.write_text("# not a checkpoint\n")
+    message, _ = refused_before_training(make_cfg, f"{key}={text}")
+    assert message.startswith(f"{text} is not a readable checkpoint (truncated or not a torch file: UnpicklingError")
+
+
 def test_checkpoint_of_another_model_is_refused(make_cfg, adam_mlp_checkpoint: Path) -> None:
     message, _ = refused_before_training(make_cfg, "model.hidden_sizes=[32]", f"ckpt_path={adam_mlp_checkpoint}")
     assert message.startswith(f"{adam_mlp_checkpoint} holds weights of another model or shape")

@@ -103,7 +103,7 @@ def _accepts(annotation: Any, value: Any) -> bool:
         args = typing.get_args(annotation)
         item = args[0] if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis) else Any
         return all(_accepts(item, element) for element in value)
-    if container is dict:
+    if container in (dict, typing.Mapping, collections.abc.Mapping):
         return isinstance(value, dict)
     return True  # tensors, modules, callables, classes: not expressible in YAML anyway
 

@@ -113,6 +113,11 @@ def build_loss_and_metrics(module_cfg: DictConfig) -> LossAndMetrics:
     builds them for the Lightning module: the scratch engine and the start-up checks read the same objects."""
     loss = module_cfg.loss
     nodes = module_cfg.get("metrics") or {}  # runs saved before metrics were configurable have none
+    if not isinstance(nodes, DictConfig | dict):
+        raise ConfigError(
+            f"module.metrics={nodes!r} is not a node of metric names; add one with "
+            "+module.metrics.<name>._target_=<module>.<Class>, or drop a default with +module.metrics.<name>=null"
+        )
     try:
         metrics = {
             str(name): None if node is None else _built(f"module.metrics.{name}", node) for name, node in nodes.items()

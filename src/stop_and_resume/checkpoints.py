@@ -1,5 +1,6 @@
 """Checkpoint files both engines read: Lightning's layout (``state_dict`` with ``net.`` keys, ``epoch``, ...)."""
 
+import pickle
 import random
 import shutil
 from collections.abc import Mapping
@@ -87,7 +88,7 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     tensors are read from the file only when used (for a caller that reads its counters alone)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
-    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as err:
+    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, ImportError, pickle.UnpicklingError) as err:
         raise ConfigError(
             f"{path} is not a readable checkpoint (truncated or not a torch file: {type(err).__name__}: {err})"
         ) from None
