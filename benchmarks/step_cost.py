@@ -36,6 +36,7 @@ from benchmarks.host_syncs import HOST_READ_OPS
 from benchmarks.timing import compose_same_work, cpu_name
 from src.config import builders
 from src.config.resolvers import register_resolvers
+from src.training.epoch_metrics import UPDATE_EVERY
 from train import ENGINES, train
 
 RECIPES = {
@@ -217,11 +218,12 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True, help="holds cifar-10-batches-py/ (headline and speedrun)")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--short", type=int, default=2, help="training batches of the short epoch")
-    parser.add_argument("--long", type=int, default=12, help="training batches of the long epoch")
+    parser.add_argument("--long", type=int, help="training batches of the long epoch (default: one metric update more)")
     parser.add_argument("--repeats", type=int, default=3, help="timings of Python per step, median taken")
-    parser.add_argument("--timed-steps", type=int, default=300, help="extra steps of the long epoch when timing")
+    parser.add_argument("--timed-steps", type=int, default=10 * UPDATE_EVERY, help="extra steps, timed")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for the recipes' runs")
     args = parser.parse_intermixed_args()
+    args.long = args.long or args.short + UPDATE_EVERY  # the counted difference holds one update of the metrics
     register_resolvers()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")

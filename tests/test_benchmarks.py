@@ -50,6 +50,7 @@ def test_gpu_tables_part_runs_in_quick_mode(part: str, fake_data: Path, tmp_path
             "benchmarks.step_cost",
             "--data-dir={data}",
             "--recipes=headline",
+            "--long=12",
             "--repeats=1",
             "--timed-steps=50",
             "--extra",

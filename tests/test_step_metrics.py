@@ -1,15 +1,18 @@
-"""The metrics updated on every training step give torchmetrics' values, and the non-finite watch finds the first
-bad step however many steps pass between its reads."""
+"""The metrics fed on every training step give torchmetrics' values, however the batches are grouped into updates
+and wherever a checkpoint falls, and the non-finite watch finds the first bad step however many steps pass between
+its reads."""
 
 import math
 
 import pytest
 import torch
 from torch import nn
-from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
+from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy, MulticlassConfusionMatrix
 
 from src.callbacks.stop_on_non_finite import NonFiniteWatch
+from src.lit_modules.supervised import SupervisedModule
 from src.tasks import Task
+from src.training import epoch_metrics
 from src.training.loss_and_metrics import task_loss_and_metrics
 from src.training.metrics import MeanLoss, ThresholdAccuracy, TopKAccuracy
 
@@ -40,6 +43,42 @@ def test_top1_and_top5_from_one_shared_tally_equal_torchmetrics_accuracy_across_
     assert values["train/acc"].item() == pytest.approx(reference[1].compute().item())
     assert values["train/top5"].item() == pytest.approx(reference[5].compute().item())
     assert values["train/top5"] > values["train/acc"]
+
+
+def test_batches_measured_several_at_a_time_give_the_values_of_batches_measured_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(epoch_metrics, "UPDATE_EVERY", 3)  # 7 batches: two full updates and a remainder
+    loss_and_metrics = task_loss_and_metrics(Task.MULTICLASS, 10)
+    metrics, confusion = loss_and_metrics.metrics.clone(prefix="test/"), loss_and_metrics.confusion
+    epoch = loss_and_metrics.epoch_metrics("test", metrics, MeanLoss(), confusion)
+    accuracy, top5 = (MulticlassAccuracy(10, top_k=k, average="micro") for k in (1, 5))
+    reference_loss, reference_confusion = MeanLoss(), MulticlassConfusionMatrix(10)
+    for scores, target in batches(7, 10):
+        loss = loss_and_metrics.batch_loss(scores, target, epoch)
+        accuracy.update(scores, target), top5.update(scores, target)
+        reference_loss.update(loss, len(target)), reference_confusion.update(scores, target)
+    values = epoch.compute_and_reset()
+    assert values["test/loss"].item() == pytest.approx(reference_loss.compute().item(), rel=1e-6)
+    assert values["test/acc"].item() == pytest.approx(accuracy.compute().item())
+    assert values["test/top5"].item() == pytest.approx(top5.compute().item())
+    assert torch.equal(epoch.confusion_matrix(), reference_confusion.compute())
+    assert metrics["acc"].total.item() == 0 and epoch.mean_loss.samples.item() == 0  # reset for the next epoch
+
+
+def test_a_checkpoint_taken_between_updates_saves_every_batch_trained_so_far() -> None:
+    module = SupervisedModule(nn.Linear(3, 4), task="multiclass", num_outputs=4)
+    module.train_metrics.persistent(True)
+    rng = torch.Generator().manual_seed(0)
+    data = [(torch.randn(5, 3, generator=rng), torch.randint(0, 4, (5,), generator=rng)) for _ in range(5)]
+    losses = [module.training_step(batch, index) for index, batch in enumerate(data)]
+    assert not any(outputs.requires_grad for outputs, *_ in module.epoch_metrics["train"].pending)  # no graph kept
+    resumed = SupervisedModule(nn.Linear(3, 4), task="multiclass", num_outputs=4)
+    resumed.load_state_dict(module.state_dict())  # 5 batches, fewer than one update holds
+    assert resumed.train_loss.samples.item() == 25
+    mean = resumed.train_loss.total / resumed.train_loss.samples
+    assert mean.item() == pytest.approx(torch.stack(losses).mean().item())
+    assert resumed.train_metrics["acc"].total.item() == 25
 
 
 def test_threshold_accuracy_equals_torchmetrics_binary_accuracy_on_probabilities() -> None:

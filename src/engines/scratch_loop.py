@@ -26,6 +26,7 @@ from src.engines.loop_inputs import FitState, LoopSettings, batches, num_batches
 from src.errors import DivergedError, RunInterruptedError
 from src.stop_and_resume.checkpoints import restore_progress, save_atomic, save_progress
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
+from src.training.epoch_metrics import EpochMetrics
 from src.training.loss_and_metrics import LossAndMetrics
 from src.training.metrics import MeanLoss
 from src.training.precision import AUTOCAST_DTYPES
@@ -124,6 +125,7 @@ class ScratchTrainer:
         state.model.train()
         mean_loss = MeanLoss().to(self.device)
         mean_loss.persistent(True)  # saved with a mid-epoch checkpoint
+        epoch = state.loss_and_metrics.epoch_metrics("train", state.train_metrics, mean_loss)
         start, self.epoch_samples = 0, 0
         if partial is not None:  # partial-epoch resume: the loader, metrics and mean loss as they were
             loader.load_state_dict(partial["loader"])
@@ -137,7 +139,7 @@ class ScratchTrainer:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 steps = (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total  # a window's last batch
                 starts = index % s.accumulate_grad_batches == 0  # a window's first batch
-                self.train_step(state, x, y, mean_loss, starts=starts, steps=steps)
+                self.train_step(state, x, y, epoch, starts=starts, steps=steps)
                 self.epoch_samples += x.shape[0]
                 if steps:
                     self.global_step += 1
@@ -148,14 +150,15 @@ class ScratchTrainer:
                 advance()
                 if steps and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
+                    epoch.flush()  # the batches not yet measured, into the metrics the checkpoint saves
                     saved = {"loader": loader.state_dict(), "metrics": state.train_metrics.state_dict()}
                     partial = {**saved, "loss": mean_loss.state_dict()}
                     self._interrupt(stop, {**self._checkpoint(state), "partial_epoch": partial})
         self._stop_if_diverged(state)
-        return self._epoch_result("train", mean_loss, state.train_metrics)
+        return self._epoch_result(epoch)
 
     def train_step(
-        self, state: FitState, x: torch.Tensor, y: torch.Tensor, mean_loss: MeanLoss, starts: bool, steps: bool
+        self, state: FitState, x: torch.Tensor, y: torch.Tensor, epoch: EpochMetrics, starts: bool, steps: bool
     ) -> torch.Tensor:
         """The five steps of every training loop, in the order they run; returns the loss. ``starts`` and
         ``steps``: the batch opens, or closes, a window of ``trainer.accumulate_grad_batches`` batches whose
@@ -164,7 +167,7 @@ class ScratchTrainer:
         with self.autocast():  # matrix products in 16 bits where the precision says so
             outputs = state.model(x)  # 1. forward
             # 2. loss, as the Lightning module computes it; the batch also goes into the epoch's metrics
-            loss = state.loss_and_metrics.batch_loss(outputs, y, state.train_metrics, mean_loss)
+            loss = state.loss_and_metrics.batch_loss(outputs, y, epoch)
         if starts:
             state.optimizer.zero_grad()  # 3. zero_grad, once per window
         # 4. backward, of the loss scaled for float16; over a window the gradients add up to those of its mean loss
@@ -229,19 +232,17 @@ class ScratchTrainer:
         """Loss and metrics over the first ``limit`` batches of the loader (all with None); ``confusion`` (a
         torchmetrics confusion matrix) is filled too."""
         model.eval()
-        mean_loss = MeanLoss().to(self.device)
+        epoch = loss_and_metrics.epoch_metrics(stage, metrics, MeanLoss().to(self.device), confusion)
         for x, y in batches(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)
-                loss_and_metrics.batch_loss(outputs, y, metrics, mean_loss, confusion)
-        return self._epoch_result(stage, mean_loss, metrics)
+                loss_and_metrics.batch_loss(outputs, y, epoch)
+        return self._epoch_result(epoch)
 
-    def _epoch_result(self, stage: str, mean_loss: MeanLoss, metrics: Any) -> dict[str, float]:
+    def _epoch_result(self, epoch: EpochMetrics) -> dict[str, float]:
         """The epoch's mean loss (weighted by batch size) and metrics over all processes; resets the metrics."""
-        metric_values = {name: value.item() for name, value in metrics.compute().items()}
-        metrics.reset()
-        return {f"{stage}/loss": mean_loss.compute().item(), **metric_values}
+        return {name: value.item() for name, value in epoch.compute_and_reset().items()}
 
     # ----------------------------------------------------------------- checkpoints
     def _checkpoint(self, state: FitState) -> dict[str, Any]:

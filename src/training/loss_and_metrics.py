@@ -13,7 +13,8 @@ from torchmetrics.classification import (
 )
 
 from src.tasks import Task
-from src.training.metrics import MeanError, ThresholdAccuracy, TopKAccuracy, shared_tallies
+from src.training.epoch_metrics import EpochMetrics
+from src.training.metrics import MeanError, MeanLoss, ThresholdAccuracy, TopKAccuracy, shared_tallies
 
 DEFAULT_LOSS = {Task.REGRESSION: "mse", Task.BINARY: "bce", Task.MULTICLASS: "cross_entropy"}
 
@@ -27,25 +28,19 @@ class LossAndMetrics:
     confusion: Metric | None
     to_predictions: Callable[[torch.Tensor], torch.Tensor]
 
-    def batch_loss(
-        self,
-        outputs: torch.Tensor,
-        targets: torch.Tensor,
-        metrics: MetricCollection,
-        mean_loss: Metric,
-        confusion: Metric | None = None,
-    ) -> torch.Tensor:
-        """The per-batch work of every stage, in both engines: the loss of the network's outputs, and what the batch
-        adds to its epoch's metrics (the mean loss, the metrics of the predictions and, when testing, the confusion
-        matrix), with no host read."""
+    def batch_loss(self, outputs: torch.Tensor, targets: torch.Tensor, epoch: EpochMetrics) -> torch.Tensor:
+        """The per-batch work of every stage, in both engines: the loss of the network's outputs, with the batch
+        added to its epoch's metrics (the mean loss, the metrics and, when testing, the confusion matrix)."""
         loss = self.loss(outputs, targets)
-        with torch.no_grad():  # measuring needs no graph
-            predictions = self.to_predictions(outputs)
-            metrics.update(predictions, targets)  # computed once per epoch, not per step
-            mean_loss.update(loss, targets.shape[0])
-            if confusion is not None:
-                confusion.update(predictions, targets.long())
+        epoch.add(outputs, targets, loss)  # measured many batches at a time, without a host read
         return loss
+
+    def epoch_metrics(
+        self, stage: str, metrics: MetricCollection, mean_loss: MeanLoss, confusion: Metric | None = None
+    ) -> EpochMetrics:
+        """What :meth:`batch_loss` feeds for one stage: ``metrics`` (a clone of :attr:`metrics`) and ``mean_loss``
+        measure the predictions of the outputs."""
+        return EpochMetrics(stage, metrics, mean_loss, self.to_predictions, confusion)
 
 
 def _loss(task: Task, loss: str | nn.Module | None, label_smoothing: float) -> nn.Module:

@@ -115,9 +115,10 @@ class MeanLoss(Metric):
         self.add_state("total", torch.zeros(()), dist_reduce_fx="sum")
         self.add_state("samples", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, loss: torch.Tensor, batch_size: int) -> None:
-        self.total.add_(loss, alpha=batch_size)  # no graph: torchmetrics runs update without autograd
-        self.samples.add_(batch_size)
+    def update(self, losses: torch.Tensor, batch_size: int) -> None:
+        """``losses``: the mean loss of one batch of ``batch_size`` samples, or a 1-D tensor of several such."""
+        self.total.add_(losses.sum(), alpha=batch_size)  # no graph: torchmetrics runs update without autograd
+        self.samples.add_(batch_size * losses.numel())
 
     def compute(self) -> torch.Tensor:
         return self.total / self.samples
