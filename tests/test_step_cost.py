@@ -6,10 +6,13 @@ to the multiple of the bare loop it must stay under."""
 from pathlib import Path
 
 import pytest
+from lightning.pytorch.profilers import SimpleProfiler
 
 from benchmarks.step_cost import RECIPES, host_reads, per_step
+from src.engines.quiet_profiler import QuietProfiler
+from src.lit_modules.supervised import SupervisedModule
 from src.training import epoch_metrics
-from train import ENGINES
+from train import ENGINES, train
 
 ON_FAKE_DATA = ["data.verify_checksums=false", "data.val_size=2", "data.batch_size=4"]
 SHORT, LONG = 2, 12  # training batches of the two epochs whose difference is counted
@@ -41,3 +44,14 @@ def test_engines_add_no_host_read_and_no_more_ops_per_step_to_a_bare_loop_than_t
         assert host_reads(counted) == 0, f"{engine} reads the host every step: {counted}"
         assert round(ops - bare, 3) <= ADDED_OPS[(recipe, engine)], f"{engine}: {ops:g} ops per step against {bare:g}"
         assert ops / bare <= MULTIPLE[engine]
+
+
+@pytest.mark.parametrize(("setting", "expected"), [([], QuietProfiler), (["trainer.profiler=simple"], SimpleProfiler)])
+def test_lightning_hooks_share_one_empty_context_unless_a_profiler_is_asked_for(
+    make_cfg, monkeypatch: pytest.MonkeyPatch, setting: list[str], expected: type
+) -> None:
+    assert QuietProfiler().profile("a") is QuietProfiler().profile("b")  # nothing made per hook call
+    profilers: list[type] = []
+    monkeypatch.setattr(SupervisedModule, "on_train_start", lambda self: profilers.append(type(self.trainer.profiler)))
+    train(make_cfg("debug=fast_dev_run", "logger=none", *setting))
+    assert profilers == [expected]

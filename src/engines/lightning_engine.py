@@ -14,6 +14,7 @@ from src.callbacks import PlaceData, SaveOnInterrupt
 from src.config import builders
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import peers_watched
+from src.engines.quiet_profiler import QuietProfiler
 from src.engines.result import FitResult
 from src.errors import RunInterruptedError
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
@@ -44,7 +45,10 @@ def fit_with_lightning(
     if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
         callbacks.append(OptunaPruning(reporter))
     no_validation = {} if datamodule.holds_out_validation() else NO_VALIDATION
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation)
+    quiet = {} if cfg.trainer.get("profiler") else {"profiler": QuietProfiler()}  # trainer.profiler=null
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation, **quiet
+    )
     if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
         # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a
         # compiled network, which would compile once more for a batch of one.
