@@ -12,6 +12,7 @@ small to compute (one linear unit, batch 2) over ``--timed-steps`` more steps, m
 """
 
 import argparse
+import itertools
 import json
 import logging
 import statistics
@@ -40,7 +41,7 @@ from src.training.epoch_metrics import UPDATE_EVERY
 from train import ENGINES, train
 
 RECIPES = {
-    "xor": [],  # the defaults: an MLP on noisy XOR
+    "xor": ["data.n=2000"],  # the defaults, an MLP on noisy XOR, with the batches --long asks for (50, not 25)
     "headline": ["model=cnn", "data=cifar10", "trainer.precision=16-mixed"],
     "speedrun": ["experiment=cifar10_speedrun"],
 }
@@ -74,15 +75,15 @@ def bare_loop(cfg: DictConfig, batches: int) -> int:
     optimizer = instantiate(cfg.optimizer)(net.parameters())
     mixed = str(cfg.trainer.precision) in ("16-mixed", "bf16-mixed")  # bfloat16 autocast on the CPU
     net.train()
-    for step, (x, y) in enumerate(datamodule.train_dataloader()):
-        if step == batches:
-            return step
+    steps = 0
+    for x, y in itertools.islice(datamodule.train_dataloader(), batches):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
             loss = loss_of(net(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return batches
+        steps += 1
+    return steps
 
 
 class BareLightningModule(L.LightningModule):
@@ -144,9 +145,11 @@ def one_epoch(
 BARE = {"bare": bare_loop, "bare lightning": bare_lightning}  # the references, written here
 
 
-def cache_data(overrides: list[str], output_dir: Path) -> None:
-    """Decode and cache the recipe's data set, as its first run would."""
-    builders.set_up_data(builders.build_datamodule(compose_same_work(overrides, output_dir)))
+def cache_data(overrides: list[str], output_dir: Path) -> int:
+    """Decode and cache the recipe's data set, as its first run would; returns its number of training batches."""
+    datamodule = builders.build_datamodule(compose_same_work(overrides, output_dir))
+    builders.set_up_data(datamodule)
+    return len(datamodule.train_dataloader())
 
 
 def per_step(
@@ -154,7 +157,9 @@ def per_step(
 ) -> tuple[Counter[str], float]:
     """Ops per step by name (when counted), and wall seconds per step, from the difference of a long and a short
     epoch."""
-    cache_data(overrides, workdir / f"{engine}-data")  # else the first epoch counts decoding it
+    available = cache_data(overrides, workdir / f"{engine}-data")  # else the first epoch counts decoding it
+    if available < long:
+        raise SystemExit(f"the data has {available} training batches, fewer than --long={long}: lower it")
     few, few_seconds, few_steps = one_epoch(engine, overrides, short, workdir / f"{engine}-short", count)
     many, many_seconds, many_steps = one_epoch(engine, overrides, long, workdir / f"{engine}-long", count)
     if many_steps <= few_steps:
