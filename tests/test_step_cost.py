@@ -5,11 +5,13 @@ to the multiple of the bare loop it must stay under."""
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 from lightning.pytorch.profilers import SimpleProfiler
 
 from benchmarks.step_cost import RECIPES, host_reads, per_step
-from src.engines.quiet_profiler import QuietProfiler
+from src.callbacks import RunCheckpoint, StopOnNonFinite
+from src.engines.hook_dispatch import PER_BATCH_HOOKS, QuietProfiler
 from src.lit_modules.supervised import SupervisedModule
 from src.training import epoch_metrics
 from train import ENGINES, train
@@ -55,3 +57,20 @@ def test_lightning_hooks_share_one_empty_context_unless_a_profiler_is_asked_for(
     monkeypatch.setattr(SupervisedModule, "on_train_start", lambda self: profilers.append(type(self.trainer.profiler)))
     train(make_cfg("debug=fast_dev_run", "logger=none", *setting))
     assert profilers == [expected]
+
+
+def test_lightning_calls_no_per_batch_hook_a_callback_inherits_as_a_no_op(make_cfg, monkeypatch) -> None:
+    callbacks: list[L.Callback] = []
+    monkeypatch.setattr(SupervisedModule, "on_train_start", lambda self: callbacks.extend(self.trainer.callbacks))
+    cfg = make_cfg("debug=fast_dev_run", "logger=none", "+callbacks.last_checkpoint.every_n_train_steps=2")
+    train(cfg)
+    assert len(callbacks) >= 8  # the default callbacks, the progress bar and the model summary among them
+    for callback in callbacks:
+        for name in PER_BATCH_HOOKS:
+            if getattr(type(callback), name) is getattr(L.Callback, name):
+                assert getattr(callback, name) is None, f"{type(callback).__name__}.{name} is still called"
+    watch = next(c for c in callbacks if isinstance(c, StopOnNonFinite))
+    assert callable(watch.on_before_backward) and callable(watch.on_before_optimizer_step)  # the hooks it uses
+    best, last = (c for c in callbacks if isinstance(c, RunCheckpoint))
+    assert best.on_train_batch_end is None  # it saves at epoch ends only: nothing to do after a batch
+    assert callable(last.on_train_batch_end)  # every 2 steps

@@ -16,6 +16,11 @@ class RunCheckpoint(ModelCheckpoint):
     interrupted. Lightning's own keeps only ``best_model_path`` there, so the first resumed epoch always counts as
     the best, and a run resumed after its last epoch has no best score at all."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._every_n_train_steps < 1 and self._train_time_interval is None:
+            self.on_train_batch_end = None  # it would save nothing there; Lightning skips a hook that is not callable
+
     @cached_property
     def state_key(self) -> str:
         # Lightning reads it around every hook call, every step; ModelCheckpoint formats it from its settings anew

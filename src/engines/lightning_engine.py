@@ -14,7 +14,7 @@ from src.callbacks import PlaceData, SaveOnInterrupt
 from src.config import builders
 from src.datamodules.base import TensorDataModule
 from src.engines.distributed import peers_watched
-from src.engines.quiet_profiler import QuietProfiler
+from src.engines.hook_dispatch import QuietProfiler, skip_unused_batch_hooks
 from src.engines.result import FitResult
 from src.errors import RunInterruptedError
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
@@ -49,6 +49,7 @@ def fit_with_lightning(
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation, **quiet
     )
+    skip_unused_batch_hooks(trainer.callbacks)  # with those the Trainer added
     if any(isinstance(c, ModelSummary) for c in callbacks) and not cfg.model.get("compile"):
         # One real input lets the summary count FLOPs and show shapes instead of a column of zeros; not for a
         # compiled network, which would compile once more for a batch of one.
