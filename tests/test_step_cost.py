@@ -7,10 +7,11 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.profilers import SimpleProfiler
 
 from benchmarks.step_cost import RECIPES, host_reads, per_step
-from src.callbacks import RunCheckpoint, StopOnNonFinite
+from src.callbacks import RunCheckpoint, StopOnNonFinite, paced_progress_bar
 from src.engines.hook_dispatch import PER_BATCH_HOOKS, QuietProfiler
 from src.lit_modules.supervised import SupervisedModule
 from src.training import epoch_metrics
@@ -74,3 +75,13 @@ def test_lightning_calls_no_per_batch_hook_a_callback_inherits_as_a_no_op(make_c
     best, last = (c for c in callbacks if isinstance(c, RunCheckpoint))
     assert best.on_train_batch_end is None  # it saves at epoch ends only: nothing to do after a batch
     assert callable(last.on_train_batch_end)  # every 2 steps
+
+
+def test_progress_bar_shows_the_first_and_last_batch_of_each_epoch_and_skips_those_in_between(
+    make_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: list[int] = []
+    monkeypatch.setattr(paced_progress_bar.time, "monotonic", lambda: 100.0)  # every batch within the same instant
+    monkeypatch.setattr(RichProgressBar, "on_train_batch_end", lambda *args: shown.append(args[-1]))
+    train(make_cfg("data=xor_clouds", "trainer.max_epochs=2", "trainer.limit_train_batches=6", "logger=none"))
+    assert shown == [0, 5, 0, 5]

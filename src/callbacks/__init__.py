@@ -3,6 +3,7 @@
 from src.callbacks.epoch_throughput import EpochThroughput
 from src.callbacks.freeze_after import FreezeAfter
 from src.callbacks.lookahead import Lookahead
+from src.callbacks.paced_progress_bar import PacedRichProgressBar
 from src.callbacks.place_data import PlaceData
 from src.callbacks.run_checkpoint import RunCheckpoint
 from src.callbacks.save_on_interrupt import SaveOnInterrupt
@@ -12,6 +13,7 @@ __all__ = [
     "EpochThroughput",
     "FreezeAfter",
     "Lookahead",
+    "PacedRichProgressBar",
     "PlaceData",
     "RunCheckpoint",
     "SaveOnInterrupt",
