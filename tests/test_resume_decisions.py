@@ -16,7 +16,7 @@ from src.datamodules.fake_files import write_mnist
 from src.datamodules.image_cache import cache_path
 from src.errors import ConfigError, RunInterruptedError
 from src.runs.liveness import is_alive, process_identity
-from src.runs.resume import Fingerprint, Resumption, earlier_runs, find_resumption
+from src.runs.resume import Fingerprint, Resumption, earlier_runs, find_resumption, fingerprint
 from tests.conftest import compose_train_config, read_result
 from tests.phase_hooks import at_phase, send
 from tests.test_fault_injection import RUN
@@ -141,3 +141,15 @@ def test_unwritable_cache_dir_is_found_before_decoding_which_then_runs_in_memory
     tensors = mnist_data(f"data.cache_dir={blocker / 'cache'}").load_tensors()
     assert len(tensors["test_labels"]) == 20
     assert f"Cannot write the data cache in {blocker / 'cache'} (Not a directory): decoding in memory" in caplog.text
+
+
+def test_a_run_is_the_same_run_whatever_it_shows_while_training_and_another_with_another_setting(
+    tmp_path: Path,
+) -> None:
+    def digest(*overrides: str) -> str:
+        return fingerprint(compose_train_config(list(overrides), tmp_path / "run")).config
+
+    shown = digest()
+    assert digest("callbacks.progress_bar=null", "trainer.enable_progress_bar=false") == shown
+    assert digest("callbacks.model_summary=null", "+trainer.profiler=simple") == shown
+    assert digest("optimizer.lr=0.02") != shown

@@ -19,15 +19,15 @@ from train import ENGINES, train
 
 ON_FAKE_DATA = ["data.verify_checksums=false", "data.val_size=2", "data.batch_size=4"]
 SHORT, LONG = 2, 12  # training batches of the two epochs whose difference is counted
-# What each engine adds to the bare loop's step: the outputs and loss kept, detached, for the metrics (2), and
+# What each engine adds to the bare loop's step: the outputs (a copy) and loss kept for the metrics (3), and
 # their update every 10 batches (the counted difference holds one: 12 ops, 1.2 a step); the headline's non-finite
 # watch (2: the gradient norms and their row); Lightning's own closure (5: it clones and detaches the loss, divides
 # it by the accumulation count, forward and backward, and detaches it again).
 ADDED_OPS = {
-    ("headline", "lightning"): 10.2,
-    ("headline", "scratch"): 5.2,
-    ("speedrun", "lightning"): 8.2,
-    ("speedrun", "scratch"): 3.2,
+    ("headline", "lightning"): 11.2,
+    ("headline", "scratch"): 6.2,
+    ("speedrun", "lightning"): 9.2,
+    ("speedrun", "scratch"): 4.2,
 }
 MULTIPLE = {"lightning": 1.1, "scratch": 1.05}  # of the bare loop's ops
 
@@ -49,7 +49,7 @@ def test_engines_add_no_host_read_and_no_more_ops_per_step_to_a_bare_loop_than_t
         assert ops / bare <= MULTIPLE[engine]
 
 
-@pytest.mark.parametrize(("setting", "expected"), [([], QuietProfiler), (["trainer.profiler=simple"], SimpleProfiler)])
+@pytest.mark.parametrize(("setting", "expected"), [([], QuietProfiler), (["+trainer.profiler=simple"], SimpleProfiler)])
 def test_lightning_hooks_share_one_empty_context_unless_a_profiler_is_asked_for(
     make_cfg, monkeypatch: pytest.MonkeyPatch, setting: list[str], expected: type
 ) -> None:

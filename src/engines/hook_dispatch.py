@@ -23,7 +23,7 @@ PER_BATCH_HOOKS = (
 
 class QuietProfiler(PassThroughProfiler):
     """Lightning's default, which records nothing, but hands out one shared empty context instead of building a
-    generator-based one per hook call; ``trainer.profiler=simple`` (or any) replaces it."""
+    generator-based one per hook call; ``+trainer.profiler=simple`` (or any) replaces it."""
 
     _nothing = nullcontext()
 

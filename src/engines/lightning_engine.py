@@ -45,7 +45,7 @@ def fit_with_lightning(
     if (reporter := trial_reporter(cfg.optimized_metric)) is not None:
         callbacks.append(OptunaPruning(reporter))
     no_validation = {} if datamodule.holds_out_validation() else NO_VALIDATION
-    quiet = {} if cfg.trainer.get("profiler") else {"profiler": QuietProfiler()}  # trainer.profiler=null
+    quiet = {} if cfg.trainer.get("profiler") else {"profiler": QuietProfiler()}  # none asked: +trainer.profiler=simple
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation, **quiet
     )

@@ -1,9 +1,10 @@
 """A stage's epoch metrics, fed many batches at a time.
 
 Updating the metrics on every step costs each step their kernels (a launch each, on a GPU) and torchmetrics'
-Python around every update. A step instead keeps its outputs, targets and loss where they are (no copy, no kernel),
-and one update takes every ``every`` batches together, and whatever is left before the metrics are read or saved.
-Metrics accumulate over samples, so grouping the batches changes no value.
+Python around every update. A step instead keeps its outputs (a copy: a network replayed as CUDA graphs reuses their
+memory at its next call), targets and loss on the device, and one update takes every ``UPDATE_EVERY`` batches
+together, and whatever is left before the metrics are read or saved. Metrics that add up over samples give the same
+values however the batches are grouped; one that weighs updates (torchmetrics' ``Running`` window) counts groups.
 """
 
 from collections import defaultdict
@@ -35,7 +36,7 @@ class EpochMetrics:
 
     def add(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         """One batch: kept without its graph, and measured with the next ones."""
-        self.pending.append((outputs.detach(), targets, loss.detach()))
+        self.pending.append((outputs.detach().clone(), targets, loss.detach()))
         if len(self.pending) == self.every:
             self.flush()
 
