@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from src.config.resolvers import PROJECT_ROOT
 from src.datamodules.fake_files import write_mnist
 from src.errors import RunInterruptedError
+from tests import phase_hooks
 from tests.conftest import compose_train_config, read_result
 from tests.phase_hooks import at_phase, send
 from tests.test_fault_injection import RUN, net_weights
@@ -80,6 +81,20 @@ def test_signal_in_any_phase_is_recorded_interrupted_and_resumes_to_the_uninterr
     record = read_result(stopped)
     assert record["status"] == "interrupted" and record["error"].startswith(signal_name)
     assert_resumes_to_the_uninterrupted_result(log_dir, uninterrupted, engine, MATRIX)
+
+
+@pytest.mark.parametrize("engine", PHASES)
+def test_a_signal_inside_a_window_of_accumulated_gradients_stops_after_it_and_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, monkeypatch, uninterrupted, engine: str
+) -> None:
+    accumulating = [*MATRIX, "trainer.accumulate_grad_batches=2"]
+    monkeypatch.setattr(phase_hooks, "TRAINING_CALL", 71)  # the first batch of a window of two, mid-epoch
+    stopped = config(tmp_path / "logs", "stopped", accumulating, f"engine={engine}")
+    at_phase("training", send(signal.SIGTERM), monkeypatch.setattr)
+    with pytest.raises(RunInterruptedError, match=r"^SIGTERM"):
+        train(stopped)
+    monkeypatch.undo()
+    assert_resumes_to_the_uninterrupted_result(tmp_path / "logs", uninterrupted, engine, accumulating)
 
 
 @pytest.mark.parametrize("signal_name", SIGNALS)

@@ -51,9 +51,15 @@ class SaveOnInterrupt(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._take_over_signals(trainer)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.stop is not None and self.stop.deferring and self.stop.signal_name is not None:
-            self._set_flag(trainer, True)
+            # Only after an optimizer step: the gradients summed so far in a window of accumulated batches are not
+            # saved, so stopping inside one would resume without them.
+            window_ends = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
+            if window_ends or batch_idx + 1 >= trainer.num_training_batches:
+                self._set_flag(trainer, True)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.stop is not None and trainer.state.fn == TrainerFn.FITTING:
