@@ -1,7 +1,7 @@
 """Lightning's rich progress bar, told the step count and metrics a few times a second instead of after each batch.
 
 Lightning's ``RichProgressBar`` updates its task, gathers the progress-bar metrics and asks for a redraw after every
-training batch: 45 to 60 µs of Python a step in a terminal (2 CPU cores, 2026-12-05), more than the rest of the
+training batch: 40 to 60 µs of Python a step in a terminal (2 CPU cores, 2026-12-05), more than the rest of the
 template's callbacks together, while rich redraws only ``refresh_rate`` times a second anyway.
 """
 
