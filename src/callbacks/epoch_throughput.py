@@ -32,7 +32,7 @@ class EpochThroughput(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *_: Any
     ) -> None:
-        self.samples += len(batch[0])
+        self.samples += batch[0].shape[0]
 
     def _pause(self, trainer: L.Trainer) -> None:
         if self.started is not None:

@@ -50,7 +50,7 @@ class NonFiniteWatch:
             self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in self.parameters)]
             self._allocate(loss.new_zeros((128, len(self.names)), dtype=torch.float))
             self.no_gradient = loss.new_zeros(())
-        elif len(self.steps) == len(self.rows):  # more steps between reads than ever before
+        elif len(self.steps) == len(self.row_views):  # more steps between reads than ever before
             self._allocate(torch.cat([self.rows, torch.zeros_like(self.rows)]))
         row = self.row_views[len(self.steps)]
         if self.parameters:
