@@ -97,6 +97,19 @@ def test_a_signal_inside_a_window_of_accumulated_gradients_stops_after_it_and_re
     assert_resumes_to_the_uninterrupted_result(tmp_path / "logs", uninterrupted, engine, accumulating)
 
 
+def test_a_signal_before_a_validation_inside_a_window_waits_for_the_window_after_it(
+    tmp_path: Path, monkeypatch, uninterrupted
+) -> None:
+    # Lightning validates every 20 batches; the signal comes in batch 20 of an epoch, 2 batches into a window of 3.
+    accumulating = [*MATRIX, "trainer.accumulate_grad_batches=3", "trainer.val_check_interval=20"]
+    stopped = config(tmp_path / "logs", "stopped", accumulating)
+    at_phase("training", send(signal.SIGTERM), monkeypatch.setattr)
+    with pytest.raises(RunInterruptedError, match=r"^SIGTERM"):
+        train(stopped)
+    monkeypatch.undo()
+    assert_resumes_to_the_uninterrupted_result(tmp_path / "logs", uninterrupted, "lightning", accumulating)
+
+
 @pytest.mark.parametrize("signal_name", SIGNALS)
 @pytest.mark.parametrize("engine", PHASES)
 def test_signal_during_the_first_decode_leaves_no_cache_and_resumes(

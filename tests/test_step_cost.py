@@ -12,7 +12,7 @@ from lightning.pytorch.profilers import SimpleProfiler
 
 from benchmarks.step_cost import RECIPES, host_reads, per_step
 from src.callbacks import RunCheckpoint, StopOnNonFinite, paced_progress_bar
-from src.engines.hook_dispatch import PER_BATCH_HOOKS, QuietProfiler
+from src.engines.hook_dispatch import PER_BATCH_HOOKS, QuietProfiler, skip_unused_batch_hooks
 from src.lit_modules.supervised import SupervisedModule
 from src.training import epoch_metrics
 from train import ENGINES, train
@@ -85,3 +85,18 @@ def test_progress_bar_shows_the_first_and_last_batch_of_each_epoch_and_skips_tho
     monkeypatch.setattr(RichProgressBar, "on_train_batch_end", lambda *args: shown.append(args[-1]))
     train(make_cfg("data=xor_clouds", "trainer.max_epochs=2", "trainer.limit_train_batches=6", "logger=none"))
     assert shown == [0, 5, 0, 5]
+    shown.clear()  # a run that stops mid-epoch shows the batch it stopped after
+    train(make_cfg("data=xor_clouds", "trainer.max_steps=8", "trainer.limit_train_batches=6", "logger=none"))
+    assert shown == [0, 5, 0, 1]
+    with pytest.raises(ValueError, match="updates_per_second must be > 0, got nan"):
+        paced_progress_bar.PacedRichProgressBar(updates_per_second=float("nan"))
+
+
+def test_hooks_a_callback_sets_on_itself_are_still_called() -> None:
+    def on_batch(*_: object) -> None:
+        pass
+
+    own, inherited = L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch), L.Callback()
+    skip_unused_batch_hooks([own, inherited])
+    assert own.on_train_batch_end is on_batch and own.on_train_batch_start is None
+    assert inherited.on_train_batch_end is None

@@ -32,9 +32,10 @@ class QuietProfiler(PassThroughProfiler):
 
 
 def skip_unused_batch_hooks(callbacks: Iterable[L.Callback]) -> None:
-    """Hide from Lightning each per-batch hook a callback inherits unchanged from ``Callback`` (a no-op), so that
-    it is never called. Not for the module: Lightning reads the signatures of its batch hooks."""
+    """Hide from Lightning each per-batch hook a callback inherits unchanged from ``Callback`` (a no-op) and does not
+    set on itself (as ``LambdaCallback`` does), so that it is never called. Not for the module: Lightning reads the
+    signatures of its batch hooks."""
     for callback in callbacks:
         for name in PER_BATCH_HOOKS:
-            if getattr(type(callback), name) is getattr(L.Callback, name):
+            if name not in vars(callback) and getattr(type(callback), name) is getattr(L.Callback, name):
                 setattr(callback, name, None)
