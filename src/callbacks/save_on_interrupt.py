@@ -27,7 +27,7 @@ class SaveOnInterrupt(L.Callback):
         self.path = Path(dirpath) / filename
         self.stop: StopRequest | None = None
         self._held = False
-        self._window_closed = True  # the last training batch ended with an optimizer step (no gradients pending)
+        self._last_batch: int | None = None  # the index of the latest training batch of this fit
 
     @property
     def signal_name(self) -> str:
@@ -51,20 +51,25 @@ class SaveOnInterrupt(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._take_over_signals(trainer)
-        self._window_closed = True
+        self._last_batch = None
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        # Stop only after an optimizer step: the gradients summed so far in a window of accumulated batches are not
-        # saved, so stopping inside one would resume without them.
-        window_ends = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
-        self._window_closed = window_ends or batch_idx + 1 >= trainer.num_training_batches
-        if self._window_closed and self._signalled():
+        self._last_batch = batch_idx
+        if self._signalled() and self._window_closed(trainer):
             self._set_flag(trainer, True)
 
     def _signalled(self) -> bool:
         return self.stop is not None and self.stop.deferring and self.stop.signal_name is not None
+
+    def _window_closed(self, trainer: L.Trainer) -> bool:
+        """Whether the latest training batch ended with an optimizer step: the gradients summed so far in a window of
+        accumulated batches are not saved, so a run stopped inside one would resume without them."""
+        if self._last_batch is None:
+            return True
+        batches = self._last_batch + 1
+        return batches % trainer.accumulate_grad_batches == 0 or batches >= trainer.num_training_batches
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.stop is not None and trainer.state.fn == TrainerFn.FITTING:
@@ -73,7 +78,7 @@ class SaveOnInterrupt(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.stop is not None and trainer.state.fn == TrainerFn.FITTING:
-            self._set_flag(trainer, self._held or (self._window_closed and self._signalled()))
+            self._set_flag(trainer, self._held or (self._signalled() and self._window_closed(trainer)))
             self._held = False
 
     def _release(self) -> None:
