@@ -12,9 +12,6 @@ from src.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision's
-
-
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32", "16", "bf16")
 
 

@@ -11,7 +11,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from src.checks.devices import MATMUL_PRECISIONS
 from src.checks.loop_limits import validates_nothing
 from src.checks.suggest import config_keys
 from src.errors import ConfigError, one_line
@@ -19,6 +18,7 @@ from src.errors import ConfigError, one_line
 log = logging.getLogger(__name__)
 
 
+MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision's
 RESUME_MODES = ("auto", "never")  # resume=...; unset: auto for sweep jobs only (src/runs/resume.py)
 
 

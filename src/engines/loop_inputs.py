@@ -106,10 +106,3 @@ def set_epoch(loader: Iterable, epoch: int) -> None:
 
 def num_batches(loader: Any, limit: int | None) -> int:
     return len(loader) if limit is None else min(len(loader), limit)
-
-
-def batches(loader: Iterable, limit: int | None) -> Iterable:
-    for index, batch in enumerate(loader):
-        if limit is not None and index >= limit:
-            return
-        yield batch

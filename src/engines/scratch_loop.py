@@ -13,6 +13,7 @@ order of operations, so both give the same losses and weights (tests/test_engine
 import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
+from itertools import islice
 from typing import Any, NoReturn
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 from src.callbacks.stop_on_non_finite import NonFiniteWatch, diverged_message
 from src.engines.checkpoint_keeper import CheckpointKeeper
 from src.engines.distributed import all_reduce_sum, barrier
-from src.engines.loop_inputs import FitState, LoopSettings, batches, num_batches, set_epoch
+from src.engines.loop_inputs import FitState, LoopSettings, num_batches, set_epoch
 from src.errors import DivergedError, RunInterruptedError
 from src.stop_and_resume.checkpoints import restore_progress, save_atomic, save_progress
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
@@ -133,9 +134,9 @@ class ScratchTrainer:
             mean_loss.load_state_dict(partial["loss"])
             start = partial["loader"]["batches_served"]
         total = num_batches(loader, s.limit_train_batches)
-        limit = None if s.limit_train_batches is None else s.limit_train_batches - start
+        limit = None if s.limit_train_batches is None else max(0, s.limit_train_batches - start)
         with self._progress(f"epoch {self.epoch}", total) as advance:
-            for index, (x, y) in enumerate(batches(loader, limit), start=start):
+            for index, (x, y) in enumerate(islice(loader, limit), start=start):
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 steps = (index + 1) % s.accumulate_grad_batches == 0 or index + 1 == total  # a window's last batch
                 starts = index % s.accumulate_grad_batches == 0  # a window's first batch
@@ -233,7 +234,7 @@ class ScratchTrainer:
         torchmetrics confusion matrix) is filled too."""
         model.eval()
         epoch = loss_and_metrics.epoch_metrics(stage, metrics, MeanLoss().to(self.device), confusion)
-        for x, y in batches(loader, limit):
+        for x, y in islice(loader, limit):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.autocast():
                 outputs = evaluation_outputs(model, x, self.settings.test_time_flip, self.settings.test_time_shift)

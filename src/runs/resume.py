@@ -22,13 +22,13 @@ from src.stop_and_resume.checkpoints import read_checkpoint
 
 log = logging.getLogger(__name__)
 
-# Keys that say where and how a run is written, not what it computes.
-RUN_SPECIFIC_KEYS = ("paths", "resume", "ckpt_path", "print_config")
-# What a run shows while it trains, not what it computes: a run resumed without its progress bar is the same run.
-DISPLAY_KEYS = {
-    "callbacks": ("progress_bar", "model_summary"),
-    "trainer": ("enable_progress_bar", "enable_model_summary", "profiler"),
-}
+# Keys that say where and how a run is written, or what it shows while it trains, not what it computes: a run
+# resumed without its progress bar is the same run.
+NOT_COMPUTED_KEYS = (
+    *("paths", "resume", "ckpt_path", "print_config"),
+    *("callbacks.progress_bar", "callbacks.model_summary"),
+    *("trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.profiler"),
+)
 SOURCE_FILES = ("src/**/*.py", "*.py")
 Run = tuple[Path, dict[str, Any]]
 
@@ -59,11 +59,12 @@ def fingerprint(cfg: DictConfig, data_identity: str = "") -> Fingerprint:
         for key in config.paths:  # interpolated into loggers, callbacks and data: neutral placeholders
             config.paths[key] = f"<{key}>"
     values = OmegaConf.to_container(config, resolve=True)
-    for key in RUN_SPECIFIC_KEYS:
-        values.pop(key, None)
-    for group, keys in DISPLAY_KEYS.items():
-        for key in keys:
-            (values.get(group) or {}).pop(key, None)
+    for key in NOT_COMPUTED_KEYS:
+        *groups, name = key.split(".")
+        node = values
+        for group in groups:
+            node = node.get(group) or {}
+        node.pop(name, None)
     config_digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
     code = hashlib.sha256()
     for pattern in SOURCE_FILES:

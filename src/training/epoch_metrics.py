@@ -31,13 +31,13 @@ class EpochMetrics:
         confusion: Metric | None = None,
     ) -> None:
         self.stage, self.metrics, self.mean_loss, self.confusion = stage, metrics, mean_loss, confusion
-        self.to_predictions, self.every = to_predictions, UPDATE_EVERY
+        self.to_predictions = to_predictions
         self.pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def add(self, outputs: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         """One batch: kept without its graph, and measured with the next ones."""
         self.pending.append((outputs.detach().clone(), targets, loss.detach()))
-        if len(self.pending) == self.every:
+        if len(self.pending) >= UPDATE_EVERY:
             self.flush()
 
     @torch.no_grad()
