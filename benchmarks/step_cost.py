@@ -102,8 +102,8 @@ class BareLightningModule(L.LightningModule):
 
 
 def bare_lightning(cfg: DictConfig, batches: int) -> int:
-    """:func:`bare_loop`'s work run by a Lightning Trainer with no callbacks, logger or progress bar; returns
-    steps."""
+    """:func:`bare_loop`'s work run by a Lightning Trainer with no callbacks, logger or progress bar, fed by the
+    recipe's data module as the engine is (Lightning looks up its batch hooks every step); returns steps."""
     datamodule, net, loss_of = recipe_parts(cfg)
     module = BareLightningModule(net, loss_of, instantiate(cfg.optimizer))
     trainer = L.Trainer(
@@ -112,6 +112,7 @@ def bare_lightning(cfg: DictConfig, batches: int) -> int:
         max_epochs=1,
         limit_train_batches=batches,
         limit_val_batches=0,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
         logger=False,
         callbacks=[],
         enable_checkpointing=False,
@@ -119,7 +120,7 @@ def bare_lightning(cfg: DictConfig, batches: int) -> int:
         enable_model_summary=False,
         default_root_dir=cfg.paths.output_dir,
     )
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
+    trainer.fit(module, datamodule=datamodule)
     return trainer.global_step
 
 

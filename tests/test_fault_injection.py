@@ -252,12 +252,25 @@ def test_non_finite_step_stops_at_that_step_with_the_last_checkpoint_intact(
 ) -> None:
     poison_at_step(monkeypatch, 75, where)
     cfg = make_cfg(*RUN, f"engine={engine}", "trainer.max_epochs=3")
-    what = r"train/loss" if where == "loss" else r"the gradient of \S+"
+    what = "train/loss" if where == "loss" else "every gradient"  # a NaN from the output reaches every gradient
     with pytest.raises(DivergedError, match=rf"^{what} is nan at step 75 \(epoch 1\).*learning rate too high"):
         train(cfg)
     assert read_result(cfg)["status"] == "failed"
     last = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert last["epoch"] == 0 and all(bool(torch.isfinite(v).all()) for v in last["state_dict"].values())
+
+
+@pytest.mark.parametrize("engine", ["lightning", "scratch"])
+@pytest.mark.parametrize("where", ["loss", "gradient"])
+def test_non_finite_batch_inside_an_accumulation_window_is_named_by_its_optimizer_step(
+    make_cfg, monkeypatch, engine, where
+) -> None:
+    poison_at_step(monkeypatch, 101, where)  # batches 100 and 101 (epoch 2) add up into optimizer step 50
+    settings = ["trainer.accumulate_grad_batches=2", "trainer.gradient_clip_val=1.0"]
+    cfg = make_cfg(*RUN, f"engine={engine}", "trainer.max_epochs=3", *settings)
+    what = "train/loss" if where == "loss" else "every gradient"
+    with pytest.raises(DivergedError, match=rf"^{what} is nan at step 50 \(epoch 2\)"):
+        train(cfg)
 
 
 def test_a_stop_signal_after_a_non_finite_step_reports_it_instead_of_saving_the_diverged_weights(

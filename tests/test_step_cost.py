@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.profilers import SimpleProfiler
 
 from benchmarks.step_cost import RECIPES, host_reads, per_step
@@ -71,7 +71,7 @@ def test_lightning_calls_no_per_batch_hook_a_callback_inherits_as_a_no_op(make_c
             if getattr(type(callback), name) is getattr(L.Callback, name):
                 assert getattr(callback, name) is None, f"{type(callback).__name__}.{name} is still called"
     watch = next(c for c in callbacks if isinstance(c, StopOnNonFinite))
-    assert callable(watch.on_before_backward) and callable(watch.on_before_optimizer_step)  # the hooks it uses
+    assert callable(watch.on_train_batch_end) and watch.on_before_optimizer_step is None  # one hook a step
     best, last = (c for c in callbacks if isinstance(c, RunCheckpoint))
     assert best.on_train_batch_end is None  # it saves at epoch ends only: nothing to do after a batch
     assert callable(last.on_train_batch_end)  # every 2 steps
@@ -100,3 +100,9 @@ def test_hooks_a_callback_sets_on_itself_are_still_called() -> None:
     skip_unused_batch_hooks([own, inherited])
     assert own.on_train_batch_end is on_batch and own.on_train_batch_start is None
     assert inherited.on_train_batch_end is None
+
+
+def test_a_learning_rate_monitor_is_called_per_batch_only_when_it_logs_per_step() -> None:
+    per_epoch, per_step = LearningRateMonitor(logging_interval="epoch"), LearningRateMonitor(logging_interval="step")
+    skip_unused_batch_hooks([per_epoch, per_step])
+    assert per_epoch.on_train_batch_start is None and callable(per_step.on_train_batch_start)

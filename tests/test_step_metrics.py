@@ -126,6 +126,14 @@ def test_watch_names_the_first_non_finite_gradient_after_more_steps_than_its_buf
     assert watch.first_non_finite() is None  # each read covers the steps since the one before
 
 
+def test_watch_says_every_gradient_when_none_is_finite_rather_than_blaming_the_first() -> None:
+    watch = NonFiniteWatch(loss_only=False)
+    layer = linear_with_gradients(math.nan)  # as from a NaN upstream, or spread by gradient clipping
+    watch.observe(torch.tensor(0.5, requires_grad=True), layer.named_parameters(), 7)
+    name, value, step = watch.first_non_finite()
+    assert (name, math.isnan(value), step) == ("every gradient", True, 7)
+
+
 def test_watch_of_the_loss_alone_reports_the_first_nan_loss_and_nothing_while_finite() -> None:
     watch = NonFiniteWatch(loss_only=True)
     for step, loss in enumerate([1.0, 0.5, 0.25]):

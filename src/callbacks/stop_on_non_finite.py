@@ -4,12 +4,12 @@ Lightning's ``EarlyStopping(check_finite=True)`` only looks at validation time, 
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
-from torch.optim import Optimizer
 
 from src.errors import DivergedError
 
@@ -43,8 +43,9 @@ class NonFiniteWatch:
         self.steps: list[int] = []  # the step of each row written since the last read
         self.no_gradient: torch.Tensor | None = None  # a frozen parameter's, made once
 
-    @torch.no_grad()
     def observe(self, loss: torch.Tensor, named_parameters: Iterable[tuple[str, nn.Parameter]], step: int) -> None:
+        if loss.requires_grad and torch.is_grad_enabled():  # its row is written in place, outside any graph
+            loss = loss.detach()
         if self.rows is None:  # the parameters, listed once: a fit does not change them
             self.parameters = [] if self.loss_only else list(named_parameters)
             self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in self.parameters)]
@@ -64,46 +65,59 @@ class NonFiniteWatch:
         self.rows, self.row_views = rows, rows.unbind()  # views made once, not one per step
 
     def first_non_finite(self) -> tuple[str, float, int] | None:
-        """``("train/loss", value, step)`` or ``("the gradient of <name>", norm, step)`` of the first non-finite
-        step since the last read, or None."""
+        """``("train/loss", value, step)``, ``("the gradient of <name>", norm, step)`` or, when none is finite,
+        ``("every gradient", norm, step)`` (a NaN from upstream, or one that gradient clipping spread) of the first
+        non-finite step since the last read, or None."""
         if self.rows is None or not self.steps:
             return None
         rows, steps = self.rows[: len(self.steps)], self.steps
         self.steps = []
         if bool(rows.isfinite().all()):  # the one host read (a sync on a GPU)
             return None
-        for step, row in zip(steps, rows.tolist(), strict=True):
-            for name, value in zip(self.names, row, strict=True):
-                if not math.isfinite(value):
-                    return name, value, step
+        for step, (loss, *norms) in zip(steps, rows.tolist(), strict=True):
+            if not math.isfinite(loss):
+                return "train/loss", loss, step
+            bad = [(name, norm) for name, norm in zip(self.names[1:], norms, strict=True) if not math.isfinite(norm)]
+            if len(bad) == len(norms) > 1:
+                return "every gradient", bad[0][1], step
+            if bad:
+                name, norm = bad[0]
+                return name, norm, step
         return None
 
 
 class StopOnNonFinite(L.Callback):
     """Raise :class:`DivergedError` within ``check_every_n_steps`` steps of a NaN or infinite loss or gradient, or at
     the end of its epoch, naming the step; checkpoints are written after such a check, so none holds the diverged
-    weights. One host read per check: 0 (epoch ends only) makes it none per step."""
+    weights. One host read per check: 0 (epoch ends only) makes it none per step.
+
+    Each optimizer step is observed after its batch, from the loss Lightning hands over and the gradients, which stay
+    in place until the next step zeroes them: one hook a step, not three."""
 
     def __init__(self, check_every_n_steps: int = 100) -> None:
         if check_every_n_steps < 0:
             raise ValueError(f"check_every_n_steps must be >= 0, got {check_every_n_steps}")
         self.check_every_n_steps = check_every_n_steps
-        self.loss: torch.Tensor | None = None
         self.watch: NonFiniteWatch | None = None
+        self.observed_steps = 0  # the trainer's global step at the last batch observed
 
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        self.loss = loss  # watched with the gradients
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.observed_steps = trainer.global_step  # a resumed fit starts where its checkpoint stopped
 
-    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
-        if self.loss is None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        steps = trainer.global_step
+        if steps == self.observed_steps:  # inside a window of accumulated batches: no optimizer step yet
             return
-        if self.watch is None:
-            self.watch = NonFiniteWatch(loss_only=getattr(trainer.precision_plugin, "scaler", None) is not None)
-        self.watch.observe(self.loss, pl_module.named_parameters(), trainer.global_step)
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        self.observed_steps = steps
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, torch.Tensor):  # Lightning's detached copy of the step's loss
+            if self.watch is None:
+                self.watch = NonFiniteWatch(loss_only=getattr(trainer.precision_plugin, "scaler", None) is not None)
+            self.watch.observe(loss, pl_module.named_parameters(), steps - 1)
         every = self.check_every_n_steps
-        if every and trainer.global_step % every == 0:
+        if every and steps % every == 0:
             self.stop_if_diverged(trainer)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.profilers import PassThroughProfiler
 
 STAGES = ("train", "validation", "test", "predict")
@@ -31,11 +32,23 @@ class QuietProfiler(PassThroughProfiler):
         return self._nothing
 
 
+def idle_batch_hooks(callback: L.Callback) -> list[str]:
+    """The per-batch hooks of ``callback`` that do nothing: those it inherits unchanged from ``Callback`` and does not
+    set on itself (as ``LambdaCallback`` does), and a learning-rate monitor's per-step logging when it logs per
+    epoch."""
+    idle = [
+        name
+        for name in PER_BATCH_HOOKS
+        if name not in vars(callback) and getattr(type(callback), name) is getattr(L.Callback, name)
+    ]
+    if isinstance(callback, LearningRateMonitor) and callback.logging_interval == "epoch":
+        idle.append("on_train_batch_start")
+    return idle
+
+
 def skip_unused_batch_hooks(callbacks: Iterable[L.Callback]) -> None:
-    """Hide from Lightning each per-batch hook a callback inherits unchanged from ``Callback`` (a no-op) and does not
-    set on itself (as ``LambdaCallback`` does), so that it is never called. Not for the module: Lightning reads the
-    signatures of its batch hooks."""
+    """Hide each of :func:`idle_batch_hooks` from Lightning, so that it is never called. Not for the module: Lightning
+    reads the signatures of its batch hooks."""
     for callback in callbacks:
-        for name in PER_BATCH_HOOKS:
-            if name not in vars(callback) and getattr(type(callback), name) is getattr(L.Callback, name):
-                setattr(callback, name, None)
+        for name in idle_batch_hooks(callback):
+            setattr(callback, name, None)
