@@ -97,13 +97,17 @@ class BareLightningModule(L.LightningModule):
         x, y = batch
         return self.loss_of(self.net(x), y)
 
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.training_step(batch, batch_idx)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.make_optimizer(self.parameters())
 
 
 def bare_lightning(cfg: DictConfig, batches: int) -> int:
-    """:func:`bare_loop`'s work run by a Lightning Trainer with no callbacks, logger or progress bar, fed by the
-    recipe's data module as the engine is (Lightning looks up its batch hooks every step); returns steps."""
+    """:func:`bare_loop`'s work run by a Lightning Trainer with no callbacks, logger or progress bar, as the engine
+    runs it otherwise: fed by the recipe's data module (Lightning looks up its batch hooks every step), with the
+    recipe's validation batches (Lightning asks every step whether to validate); returns steps."""
     datamodule, net, loss_of = recipe_parts(cfg)
     module = BareLightningModule(net, loss_of, instantiate(cfg.optimizer))
     trainer = L.Trainer(
@@ -111,7 +115,7 @@ def bare_lightning(cfg: DictConfig, batches: int) -> int:
         precision=cfg.trainer.precision,
         max_epochs=1,
         limit_train_batches=batches,
-        limit_val_batches=0,
+        limit_val_batches=cfg.trainer.limit_val_batches,
         log_every_n_steps=cfg.trainer.log_every_n_steps,
         logger=False,
         callbacks=[],

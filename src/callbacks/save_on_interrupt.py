@@ -7,6 +7,7 @@ restored loops skip the rest of that validation, so ``val/loss`` is never logged
 takes the signals over from Lightning's handler and sets the flag itself, only outside validations.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ class SaveOnInterrupt(L.Callback):
         self.path = Path(dirpath) / filename
         self.stop: StopRequest | None = None
         self._held = False
-        self._last_batch: int | None = None  # the index of the latest training batch of this fit
+        self._forward_to: Callable[[int], None] | None = None  # processes Lightning started, to pass a signal on
+        # Lightning calls every per-batch hook of every callback; this one has nothing to do before a signal, so it
+        # stays hidden (Lightning skips a hook that is not callable) until the signal shows it.
+        self.on_train_batch_end = None  # type: ignore[assignment]
 
     @property
     def signal_name(self) -> str:
@@ -43,20 +47,25 @@ class SaveOnInterrupt(L.Callback):
             return
         self.stop.install()
         launcher = trainer.strategy.launcher
-        self.stop.forward = launcher.kill if launcher is not None else None  # processes Lightning started
+        self._forward_to = launcher.kill if launcher is not None else None
+        self.stop.forward = self._signal_received
         self.stop.deferring = True
+
+    def _signal_received(self, signum: int) -> None:
+        """The first signal of the fit, from the run's handler: stop after the batch that closes a window."""
+        vars(self).pop("on_train_batch_end", None)  # the class's hook shows again
+        if self._forward_to is not None:
+            self._forward_to(signum)
 
     def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._take_over_signals(trainer)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._take_over_signals(trainer)
-        self._last_batch = None
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self._last_batch = batch_idx
         if self._signalled() and self._window_closed(trainer):
             self._set_flag(trainer, True)
 
@@ -66,9 +75,7 @@ class SaveOnInterrupt(L.Callback):
     def _window_closed(self, trainer: L.Trainer) -> bool:
         """Whether the latest training batch ended with an optimizer step: the gradients summed so far in a window of
         accumulated batches are not saved, so a run stopped inside one would resume without them."""
-        if self._last_batch is None:
-            return True
-        batches = self._last_batch + 1
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # 0 before the first
         return batches % trainer.accumulate_grad_batches == 0 or batches >= trainer.num_training_batches
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

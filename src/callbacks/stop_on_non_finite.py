@@ -91,8 +91,9 @@ class StopOnNonFinite(L.Callback):
     the end of its epoch, naming the step; checkpoints are written after such a check, so none holds the diverged
     weights. One host read per check: 0 (epoch ends only) makes it none per step.
 
-    Each optimizer step is observed after its batch, from the loss Lightning hands over and the gradients, which stay
-    in place until the next step zeroes them: one hook a step, not three."""
+    Each optimizer step is observed after its batch, in one hook: the loss Lightning hands over, and the gradients,
+    which stay in place until the next step zeroes them (clipped, when the trainer clips: a NaN then reaches every
+    gradient, and the message says so)."""
 
     def __init__(self, check_every_n_steps: int = 100) -> None:
         if check_every_n_steps < 0:

@@ -77,7 +77,7 @@ class SupervisedModule(LightningModule):
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
-        outputs = self(x) if stage == "train" else self.evaluation_outputs(x)
+        outputs = self.net(x) if stage == "train" else self.evaluation_outputs(x)  # net: one module call, not two
         return self.loss_and_metrics.batch_loss(outputs, y, self.epoch_metrics[stage])
 
     def _log_epoch_metrics(self, stage: str) -> None:
