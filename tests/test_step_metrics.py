@@ -113,10 +113,10 @@ def linear_with_gradients(value: float) -> nn.Linear:
     return layer
 
 
-def test_watch_names_the_first_non_finite_gradient_after_more_steps_than_its_buffer_holds() -> None:
+def test_watch_names_the_first_non_finite_gradient_among_steps_gathered_several_times() -> None:
     watch = NonFiniteWatch(loss_only=False)
     layer = linear_with_gradients(1.0)
-    for step in range(300):  # the buffer starts at 128 rows and doubles
+    for step in range(300):  # gathered into one tensor every 32 steps
         if step == 250:
             layer.bias.grad.fill_(math.inf)
         watch.observe(torch.tensor(0.5), layer.named_parameters(), step)

@@ -27,51 +27,53 @@ def diverged_message(what: str, value: float, step: int, epoch: int, lr: float, 
     )
 
 
+STACK_EVERY = 32  # steps whose values are gathered into one tensor at once
+
+
 class NonFiniteWatch:
-    """Each step's loss and gradient norms, written on the device into one row of a buffer (one kernel a step,
-    two with the gradients, whatever the number of parameters, and no host sync); reading the rows written since
-    the last read (:meth:`first_non_finite`) is the one sync, which the engines do every so many steps and at epoch
-    ends, so a step never waits for the one before it. ``loss_only`` for float16 training: its loss scaler skips
-    the steps whose gradients overflow, by design."""
+    """Each step's loss and gradient norms, kept on the device: the loss as it is and the norms from one fused
+    kernel, whatever the number of parameters (one kernel a step; none for the loss alone), gathered into one tensor
+    every :data:`STACK_EVERY` steps. Reading the steps observed since the last read (:meth:`first_non_finite`) is
+    the one host sync, which the engines do every so many steps and at epoch ends, so a step never waits for the one
+    before it. ``loss_only`` for float16 training: its loss scaler skips the steps whose gradients overflow, by
+    design."""
 
     def __init__(self, loss_only: bool) -> None:
         self.loss_only = loss_only
         self.parameters: list[tuple[str, nn.Parameter]] = []
         self.names: list[str] = []  # what each column holds
-        self.rows: torch.Tensor | None = None  # one row per step observed, doubled in length when full
-        self.row_views: tuple[torch.Tensor, ...] = ()
-        self.steps: list[int] = []  # the step of each row written since the last read
+        self.values: list[torch.Tensor] = []  # the loss and norms of the latest steps, one step after the other
+        self.gathered: list[torch.Tensor] = []  # those of earlier steps, one row per step
+        self.steps: list[int] = []  # the step of each row observed since the last read
         self.no_gradient: torch.Tensor | None = None  # a frozen parameter's, made once
 
     def observe(self, loss: torch.Tensor, named_parameters: Iterable[tuple[str, nn.Parameter]], step: int) -> None:
-        if loss.requires_grad and torch.is_grad_enabled():  # its row is written in place, outside any graph
-            loss = loss.detach()
-        if self.rows is None:  # the parameters, listed once: a fit does not change them
+        if not self.names:  # the parameters, listed once: a fit does not change them
             self.parameters = [] if self.loss_only else list(named_parameters)
             self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in self.parameters)]
-            self._allocate(loss.new_zeros((128, len(self.names)), dtype=torch.float))
             self.no_gradient = loss.new_zeros(())
-        elif len(self.steps) == len(self.row_views):  # more steps between reads than ever before
-            self._allocate(torch.cat([self.rows, torch.zeros_like(self.rows)]))
-        row = self.row_views[len(self.steps)]
+        self.values.append(loss.detach() if loss.requires_grad else loss)  # kept without its graph
         if self.parameters:
             grads = [p.grad if p.grad is not None else self.no_gradient for _, p in self.parameters]
-            torch.stack([loss, *torch._foreach_norm(grads)], out=row)  # one kernel for all the norms
-        else:
-            row.copy_(loss)
+            self.values += torch._foreach_norm(grads)
         self.steps.append(step)
+        if len(self.values) >= STACK_EVERY * len(self.names):
+            self._gather()
 
-    def _allocate(self, rows: torch.Tensor) -> None:
-        self.rows, self.row_views = rows, rows.unbind()  # views made once, not one per step
+    def _gather(self) -> None:
+        if self.values:
+            self.gathered.append(torch.stack(self.values).view(-1, len(self.names)))
+            self.values = []
 
     def first_non_finite(self) -> tuple[str, float, int] | None:
         """``("train/loss", value, step)``, ``("the gradient of <name>", norm, step)`` or, when none is finite,
         ``("every gradient", norm, step)`` (a NaN from upstream, or one that gradient clipping spread) of the first
         non-finite step since the last read, or None."""
-        if self.rows is None or not self.steps:
+        if not self.steps:
             return None
-        rows, steps = self.rows[: len(self.steps)], self.steps
-        self.steps = []
+        self._gather()
+        rows, steps = torch.cat(self.gathered), self.steps
+        self.gathered, self.steps = [], []
         if bool(rows.isfinite().all()):  # the one host read (a sync on a GPU)
             return None
         for step, (loss, *norms) in zip(steps, rows.tolist(), strict=True):

@@ -177,8 +177,7 @@ class ScratchTrainer:
         if not steps:
             return loss
         if s.stop_on_non_finite:  # recorded on the device, read every so many steps: no host sync here
-            with torch.no_grad():  # the loss as it is, not a detached alias: no op
-                self.watch.observe(loss, state.model.named_parameters(), self.global_step)
+            self.watch.observe(loss, state.model.named_parameters(), self.global_step)
         if s.gradient_clip_val:
             self.scaler.unscale_(state.optimizer)  # clip the true gradients, not the loss-scaled ones
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
