@@ -1,5 +1,6 @@
 """Two CPU processes (gloo) equal one process on the same global batch, for both engines, in one run directory."""
 
+import csv
 import json
 import os
 import re
@@ -30,17 +31,17 @@ COMMON = [
     "callbacks.progress_bar=null",
     "logger=csv",
 ]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 LAUNCH = {
     "lightning": [sys.executable, "train.py", "engine=lightning", "trainer=ddp", "trainer.devices=2"],
-    "scratch": [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "train.py",
-        "engine=scratch",
-    ],
+    "scratch": [*TORCHRUN, "train.py", "engine=scratch"],
+}
+# The same runs with a SIGTERM sent to itself by rank 0 (Lightning's launcher passes it on) or by every process
+# (torchrun's), in the middle of their second epoch (tests/phase_hooks.py).
+SIGTERM_MID_EPOCH = ["-m", "tests.phase_hooks", "training", "SIGTERM"]
+LAUNCH_SIGNALLED = {
+    "lightning": [sys.executable, *SIGTERM_MID_EPOCH, "engine=lightning", "trainer=ddp", "trainer.devices=2"],
+    "scratch": [*TORCHRUN, *SIGTERM_MID_EPOCH, "engine=scratch"],
 }
 
 
@@ -57,6 +58,12 @@ def rank_processes(marker: str) -> dict[int, int]:
         if "MASTER_PORT" in env and ("RANK" in env or "LOCAL_RANK" in env):
             found[int(env.get("RANK", env.get("LOCAL_RANK")))] = int(proc.name)
     return found
+
+
+def train_metrics_by_epoch(csv_file: Path) -> dict[int, list[float]]:
+    """{epoch: [train/loss, train/acc]} from a CSV log."""
+    rows = [row for row in csv.DictReader(csv_file.open()) if row.get("train/loss")]
+    return {int(float(row["epoch"])): [float(row["train/loss"]), float(row["train/acc"])] for row in rows}
 
 
 LONGER = ["data.n=2000", "trainer.max_epochs=4"]
@@ -97,11 +104,18 @@ def test_two_process_ddp_killed_stops_at_once_and_resumes_to_what_one_process_tr
     assert "run the same command with resume=auto" in said or "To resume, run: " in said
     assert engine == "scratch" or "Traceback" not in said, said[-3000:]
 
+    # Resumed, then stopped by SIGTERM in the middle of an epoch (each process holding its part of the epoch's
+    # metrics), then resumed again.
+    arguments = command[len(LAUNCH[engine]) :]
+    signalled = subprocess.run(
+        [*LAUNCH_SIGNALLED[engine], *arguments, "resume=auto"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert re.search(r"SIGTERM at epoch \d, step \d+: saved", signalled.stdout + signalled.stderr), signalled.stderr
     done = subprocess.run([*command, "resume=auto"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    [resumed_dir] = [p.parent for p in logs.glob("train/runs/*/result.json") if p.parent != first]
+    resumed_dir = max(p.parent for p in logs.glob("train/runs/*/result.json"))  # the newest: runs sort by time
     resumed = json.loads((resumed_dir / "result.json").read_text())
-    assert resumed["status"] == "completed" and resumed["resumed_from"].startswith(str(first))
+    assert resumed["status"] == "completed" and resumed["resumed_from"].startswith(str(logs))
     single_cfg = make_cfg(f"engine={engine}", *COMMON, *LONGER, *extra, "data.batch_size=32")
     train(single_cfg)
     single = read_result(single_cfg)
@@ -109,6 +123,13 @@ def test_two_process_ddp_killed_stops_at_once_and_resumes_to_what_one_process_tr
     # Equal test metrics also mean every test sample was counted exactly once across the two processes.
     for name in ("train/loss", "val/loss", "val/acc", "test/loss", "test/acc"):
         assert resumed["metrics"][name] == pytest.approx(single["metrics"][name], rel=1e-4), name
+    # Every epoch's training metrics too, the one interrupted mid-way included (its history continues in the log).
+    by_epoch = [
+        train_metrics_by_epoch(Path(r) / "csv" / "metrics.csv") for r in (single_cfg.paths.output_dir, resumed_dir)
+    ]
+    assert list(by_epoch[1]) == list(by_epoch[0]) == [0, 1, 2, 3]
+    for epoch, values in by_epoch[0].items():
+        assert by_epoch[1][epoch] == pytest.approx(values, rel=1e-4), epoch
     weights = [
         torch.load(Path(r) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
         for r in (single_cfg.paths.output_dir, resumed_dir)

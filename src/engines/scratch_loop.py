@@ -27,6 +27,7 @@ from src.engines.loop_inputs import FitState, LoopSettings, num_batches, set_epo
 from src.errors import DivergedError, RunInterruptedError
 from src.stop_and_resume.checkpoints import restore_progress, save_atomic, save_progress
 from src.stop_and_resume.interrupt import StopRequest, interrupted_message
+from src.stop_and_resume.partial_epoch import gathered_state_dict
 from src.training.epoch_metrics import EpochMetrics
 from src.training.loss_and_metrics import LossAndMetrics
 from src.training.metrics import MeanLoss
@@ -130,8 +131,9 @@ class ScratchTrainer:
         start, self.epoch_samples = 0, 0
         if partial is not None:  # partial-epoch resume: the loader, metrics and mean loss as they were
             loader.load_state_dict(partial["loader"])
-            state.train_metrics.load_state_dict(partial["metrics"])
-            mean_loss.load_state_dict(partial["loss"])
+            if self.rank == 0:  # they hold every process's part (src/stop_and_resume/partial_epoch.py)
+                state.train_metrics.load_state_dict(partial["metrics"])
+                mean_loss.load_state_dict(partial["loss"])
             start = partial["loader"]["batches_served"]
         total = num_batches(loader, s.limit_train_batches)
         limit = None if s.limit_train_batches is None else max(0, s.limit_train_batches - start)
@@ -152,8 +154,8 @@ class ScratchTrainer:
                 if steps and index + 1 < total and self._stop_requested(stop):  # interrupted mid-epoch
                     self._stop_if_diverged(state)
                     epoch.flush()  # the batches not yet measured, into the metrics the checkpoint saves
-                    saved = {"loader": loader.state_dict(), "metrics": state.train_metrics.state_dict()}
-                    partial = {**saved, "loss": mean_loss.state_dict()}
+                    metrics, loss = gathered_state_dict(state.train_metrics), gathered_state_dict(mean_loss)
+                    partial = {"loader": loader.state_dict(), "metrics": metrics, "loss": loss}
                     self._interrupt(stop, {**self._checkpoint(state), "partial_epoch": partial})
         self._stop_if_diverged(state)
         return self._epoch_result(epoch)

@@ -10,12 +10,14 @@ from torch.optim import Optimizer
 from torchmetrics import Metric
 
 from src.stop_and_resume.checkpoints import restore_progress, save_progress
+from src.stop_and_resume.partial_epoch import gathered_state_dict
 from src.training.loss_and_metrics import task_loss_and_metrics
 from src.training.metrics import MeanLoss
 from src.training.schedulers import build_scheduler
 from src.training.test_time_augmentation import evaluation_outputs
 
 OptimizerFactory = Callable[..., Optimizer]
+PARTIAL_EPOCH_STATES = ("train_metrics", "train_loss")  # saved with a checkpoint written mid-epoch
 
 
 class SupervisedModule(LightningModule):
@@ -124,9 +126,15 @@ class SupervisedModule(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         save_progress(checkpoint, self.trainer.callback_metrics)
+        if self.trainer.world_size > 1:  # a mid-epoch checkpoint: every process's part of the epoch so far
+            for name in PARTIAL_EPOCH_STATES:
+                checkpoint["state_dict"].update(gathered_state_dict(getattr(self, name), prefix=f"{name}."))
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.resumed_metrics = restore_progress(checkpoint)
+        if self.global_rank > 0:  # rank 0 takes the gathered states back; the others start the epoch's part empty
+            for name in PARTIAL_EPOCH_STATES:
+                checkpoint["state_dict"].update(getattr(self, name).state_dict(prefix=f"{name}."))
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
