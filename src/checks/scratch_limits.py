@@ -8,8 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config.runtime import uses_cuda
 from src.config.signatures import parameter_defaults
-from src.engines.distributed import world
-from src.engines.scratch_engine import named_gpu
+from src.engines.distributed import named_gpu, world
 from src.errors import ConfigError
 from src.training.precision import AUTOCAST_DTYPES
 

@@ -1,4 +1,5 @@
-"""Process groups: their set-up for the scratch engine under ``torchrun``, and what a process says when a peer dies."""
+"""Process groups and devices: their set-up for the scratch engine (under ``torchrun``, or one process on the GPU a
+sweep leased), and what a process says when a peer dies."""
 
 import os
 from collections.abc import Iterator
@@ -6,6 +7,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
+from omegaconf import DictConfig, ListConfig
 
 from src.config.resolvers import RUN_NAME_VARIABLE, new_run_name
 from src.errors import PeerLostError, one_line
@@ -25,6 +27,12 @@ def is_rank_zero() -> bool:
     """The one process that writes the run's record and files. On machine ``NODE_RANK`` > 0 of a Lightning run over
     several machines, no process is, whatever its local rank."""
     return world()[0] == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+
+
+def named_gpu(trainer: DictConfig) -> int | None:
+    """The GPU of ``trainer.devices=[i]``, one process on GPU i (what a sweep's lease gives a job); else None."""
+    devices = trainer.get("devices", 1)
+    return int(devices[0]) if isinstance(devices, ListConfig | list) and len(devices) == 1 else None
 
 
 def init_distributed(use_cuda: bool, gpu: int | None = None) -> tuple[torch.device, int, int]:

@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 from torch import nn
 
 from src.config import builders
 from src.config.runtime import uses_cuda
 from src.datamodules.base import TensorDataModule
-from src.engines.distributed import init_distributed, peers_watched
+from src.engines.distributed import init_distributed, named_gpu, peers_watched
 from src.engines.loop_inputs import FitState, LoopSettings, num_batches
 from src.engines.result import FitResult
 from src.engines.scratch_loop import ScratchTrainer
@@ -41,12 +41,6 @@ def last_every_n_epochs(last_checkpoint: DictConfig | None) -> int:
         return 0
     every = last_checkpoint.get("every_n_epochs")
     return 1 if every is None else int(every)
-
-
-def named_gpu(trainer: DictConfig) -> int | None:
-    """The GPU of ``trainer.devices=[i]``, one process on GPU i (what a sweep's lease gives a job); else None."""
-    devices = trainer.get("devices", 1)
-    return int(devices[0]) if isinstance(devices, ListConfig | list) and len(devices) == 1 else None
 
 
 def settings_from_config(cfg: DictConfig, train_batches: int, val_batches: int, validates: bool) -> LoopSettings:
