@@ -10,15 +10,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
 import torch
+from torchmetrics import CatMetric, MaxMetric, MeanMetric, MetricCollection
 
 from src.config import builders
 from src.config.resolvers import PROJECT_ROOT
 from src.engines.distributed import peers_watched
 from src.errors import PeerLostError
+from src.stop_and_resume.partial_epoch import gathered_state_dict
 from tests.conftest import read_result
 from train import train
 
@@ -187,3 +190,31 @@ def test_only_a_lost_peer_of_a_multi_process_run_becomes_one_line(world_size, er
     with pytest.raises(expected) as raised, peers_watched(world_size):
         raise error
     assert (raised.value is error) != becomes_one_line
+
+
+def _gather_partial_epoch(rank: int, init_file: str, results: Any) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    metrics = MetricCollection({"mean": MeanMetric(), "kept": CatMetric(), "top": MaxMetric()})
+    metrics.persistent(True)  # as the module's training metrics are
+    metrics.update(torch.tensor([1.0, 2.0]) * (rank + 1))  # rank 0: 1, 2; rank 1: 2, 4
+    saved = gathered_state_dict(metrics, prefix="train_metrics.")
+    results[rank] = {key: value if isinstance(value, list) else value.tolist() for key, value in saved.items()}
+    resumed = MetricCollection({"mean": MeanMetric(), "kept": CatMetric(), "top": MaxMetric()})
+    resumed.persistent(True)
+    resumed.load_state_dict({key.removeprefix("train_metrics."): value for key, value in saved.items()})
+    resumed.update(torch.tensor([3.0]))  # a list state must still take updates
+    results[f"computed{rank}"] = {name: value.tolist() for name, value in resumed.compute().items()}
+    torch.distributed.destroy_process_group()
+
+
+def test_a_partial_epoch_is_saved_with_every_process_s_metric_states_reduced_lists_kept_as_lists(
+    tmp_path: Path,
+) -> None:
+    results = torch.multiprocessing.Manager().dict()
+    torch.multiprocessing.spawn(_gather_partial_epoch, args=(str(tmp_path / "init"), results), nprocs=2)
+    assert results[0]["train_metrics.mean.mean_value"] == 9.0 and results[0]["train_metrics.mean.weight"] == 4.0
+    assert [t.tolist() for t in results[0]["train_metrics.kept.value"]] == [[1.0, 2.0, 2.0, 4.0]]
+    assert results[0]["train_metrics.top.max_value"] == 4.0
+    # taken back on both ranks here (a run does so on rank 0 alone), then reduced again by compute: 9 + 3 on each
+    assert results["computed0"] == results["computed1"]
+    assert results["computed0"] == {"mean": pytest.approx(24 / 10), "kept": [1, 2, 2, 4, 3] * 2, "top": 4}

@@ -97,13 +97,15 @@ def test_a_signal_inside_a_window_of_accumulated_gradients_stops_after_it_and_re
     assert_resumes_to_the_uninterrupted_result(tmp_path / "logs", uninterrupted, engine, accumulating)
 
 
+@pytest.mark.parametrize("phase", ["training", "sanity"])
 def test_a_signal_before_a_validation_inside_a_window_waits_for_the_window_after_it(
-    tmp_path: Path, monkeypatch, uninterrupted
+    tmp_path: Path, monkeypatch, uninterrupted, phase: str
 ) -> None:
-    # Lightning validates every 20 batches; the signal comes in batch 20 of an epoch, 2 batches into a window of 3.
+    # Lightning validates every 20 batches; the signal comes in batch 20 of an epoch, 2 batches into a window of 3,
+    # or in the sanity check, before the first window.
     accumulating = [*MATRIX, "trainer.accumulate_grad_batches=3", "trainer.val_check_interval=20"]
     stopped = config(tmp_path / "logs", "stopped", accumulating)
-    at_phase("training", send(signal.SIGTERM), monkeypatch.setattr)
+    at_phase(phase, send(signal.SIGTERM), monkeypatch.setattr)
     with pytest.raises(RunInterruptedError, match=r"^SIGTERM"):
         train(stopped)
     monkeypatch.undo()

@@ -66,8 +66,8 @@ class SaveOnInterrupt(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self._signalled() and self._window_closed(trainer):
-            self._set_flag(trainer, True)
+        # Also cleared inside a window: a signal during the sanity check sets the flag before any window opens.
+        self._set_flag(trainer, self._signalled() and self._window_closed(trainer))
 
     def _signalled(self) -> bool:
         return self.stop is not None and self.stop.deferring and self.stop.signal_name is not None
