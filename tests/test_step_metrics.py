@@ -128,8 +128,9 @@ def test_watch_names_the_first_non_finite_gradient_among_steps_gathered_several_
 
 def test_watch_says_every_gradient_when_none_is_finite_rather_than_blaming_the_first() -> None:
     watch = NonFiniteWatch(loss_only=False)
-    layer = linear_with_gradients(math.nan)  # as from a NaN upstream, or spread by gradient clipping
-    watch.observe(torch.tensor(0.5, requires_grad=True), layer.named_parameters(), 7)
+    # NaN gradients, as from a NaN upstream or spread by gradient clipping, behind a frozen layer (no gradient)
+    net = nn.Sequential(nn.Linear(2, 2).requires_grad_(False), linear_with_gradients(math.nan))
+    watch.observe(torch.tensor(0.5, requires_grad=True), net.named_parameters(), 7)
     name, value, step = watch.first_non_finite()
     assert (name, math.isnan(value), step) == ("every gradient", True, 7)
 

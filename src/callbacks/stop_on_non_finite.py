@@ -48,8 +48,8 @@ class NonFiniteWatch:
         self.no_gradient: torch.Tensor | None = None  # a frozen parameter's, made once
 
     def observe(self, loss: torch.Tensor, named_parameters: Iterable[tuple[str, nn.Parameter]], step: int) -> None:
-        if not self.names:  # the parameters, listed once: a fit does not change them
-            self.parameters = [] if self.loss_only else list(named_parameters)
+        if not self.names:  # the parameters trained, listed once: a fit does not change them
+            self.parameters = [] if self.loss_only else [(n, p) for n, p in named_parameters if p.requires_grad]
             self.names = ["train/loss", *(f"the gradient of {name}" for name, _ in self.parameters)]
             self.no_gradient = loss.new_zeros(())
         self.values.append(loss.detach() if loss.requires_grad else loss)  # kept without its graph
