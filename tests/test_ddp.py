@@ -65,7 +65,8 @@ def rank_processes(marker: str) -> dict[int, int]:
 
 def train_metrics_by_epoch(csv_file: Path) -> dict[int, list[float]]:
     """{epoch: [train/loss, train/acc]} from a CSV log."""
-    rows = [row for row in csv.DictReader(csv_file.open()) if row.get("train/loss")]
+    with csv_file.open() as rows_file:
+        rows = [row for row in csv.DictReader(rows_file) if row.get("train/loss")]
     return {int(float(row["epoch"])): [float(row["train/loss"]), float(row["train/acc"])] for row in rows}
 
 

@@ -44,7 +44,8 @@ def interrupted_message(signal_name: str, epoch: int, step: int, checkpoint: str
 class StopRequest:
     """The run's handler of SIGTERM and SIGINT while active (main thread only; elsewhere it does nothing).
 
-    ``forward`` (set by an engine) passes the first deferred signal on to processes the run started itself."""
+    ``forward`` (set by an engine) is called with the first deferred signal: to pass it on to processes the run
+    started itself, and to wake what waits for it (``SaveOnInterrupt``'s per-batch hook)."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
