@@ -168,9 +168,11 @@ def test_a_storage_that_cannot_be_opened_is_one_line_before_any_job(tmp_path: Pa
 
 
 def test_a_search_space_changed_in_the_same_study_is_one_line_before_any_trial(tmp_path: Path) -> None:
-    search_config(tmp_path / "configs", "space", 1, {"optimizer.lr": "choice(0.05, 0.1)"})
-    done, sweep_dir = search(tmp_path, "space")
-    assert done.returncode == 0, done.stderr[-3000:]
+    sweep_dir = tmp_path / "sweep"  # a study that sampled one trial of another space, as an earlier sweep leaves it
+    sweep_dir.mkdir()
+    earlier = optuna.create_study(study_name="search", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    space = {"optimizer.lr": CategoricalDistribution([0.05, 0.1])}
+    earlier.add_trial(optuna.trial.create_trial(params={"optimizer.lr": 0.05}, distributions=space, value=0.5))
     search_config(tmp_path / "configs", "space", 2, {"optimizer.lr": "choice(0.5, 0.7)"})
     done, _ = search(tmp_path, "space")
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
