@@ -35,7 +35,8 @@ def run_hyperparameters(cfg: DictConfig) -> dict[str, Any]:
 
 def log_run_hyperparameters(loggers: list[Logger], cfg: DictConfig, metrics: dict[str, float], step: int) -> None:
     """Log the run's settings with its final metrics, then close the trackers that hold one run per process (W&B,
-    whose run would otherwise stay open for the next ``train`` call in this process and write no summary)."""
+    whose run would otherwise stay open for the next ``train`` call in this process and write no summary, and whose
+    service flushes the run's log only when it stops)."""
     params = run_hyperparameters(cfg)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
@@ -45,3 +46,6 @@ def log_run_hyperparameters(loggers: list[Logger], cfg: DictConfig, metrics: dic
         if isinstance(logger, WandbLogger):
             logger.experiment.summary.update(metrics)
             logger.experiment.finish()
+            import wandb  # the W&B extra, there since this run logs to it
+
+            wandb.teardown()  # its service writes the run's log until it stops: complete when the run returns
