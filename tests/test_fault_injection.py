@@ -252,8 +252,8 @@ def test_non_finite_step_stops_at_that_step_with_the_last_checkpoint_intact(
 ) -> None:
     poison_at_step(monkeypatch, 75, where)
     cfg = make_cfg(*RUN, f"engine={engine}", "trainer.max_epochs=3")
-    what = "train/loss" if where == "loss" else "every gradient"  # a NaN from the output reaches every gradient
-    with pytest.raises(DivergedError, match=rf"^{what} is nan at step 75 \(epoch 1\).*learning rate too high"):
+    step = 75 if where == "loss" else 76  # NaN gradients make NaN weights, and those the next step's loss
+    with pytest.raises(DivergedError, match=rf"^train/loss is nan at step {step} \(epoch 1\).*learning rate too high"):
         train(cfg)
     assert read_result(cfg)["status"] == "failed"
     last = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
@@ -268,9 +268,21 @@ def test_non_finite_batch_inside_an_accumulation_window_is_named_by_its_optimize
     poison_at_step(monkeypatch, 101, where)  # batches 100 and 101 (epoch 2) add up into optimizer step 50
     settings = ["trainer.accumulate_grad_batches=2", "trainer.gradient_clip_val=1.0"]
     cfg = make_cfg(*RUN, f"engine={engine}", "trainer.max_epochs=3", *settings)
-    what = "train/loss" if where == "loss" else "every gradient"
-    with pytest.raises(DivergedError, match=rf"^{what} is nan at step 50 \(epoch 2\)"):
+    step = 50 if where == "loss" else 51
+    with pytest.raises(DivergedError, match=rf"^train/loss is nan at step {step} \(epoch 2\)"):
         train(cfg)
+
+
+@pytest.mark.parametrize("engine", ["lightning", "scratch"])
+def test_non_finite_gradient_at_the_last_step_of_an_epoch_stops_before_the_epochs_checkpoint(
+    make_cfg, monkeypatch, engine
+) -> None:
+    poison_at_step(monkeypatch, 149, "gradient")  # every loss of epoch 2 is finite; its last update is not
+    cfg = make_cfg(*RUN, f"engine={engine}", "trainer.max_epochs=4")
+    with pytest.raises(DivergedError, match=r"^the norm of \S*weight is nan at step 149 \(epoch 2\)"):
+        train(cfg)
+    last = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 1 and all(bool(torch.isfinite(v).all()) for v in last["state_dict"].values())
 
 
 def test_a_stop_signal_after_a_non_finite_step_reports_it_instead_of_saving_the_diverged_weights(

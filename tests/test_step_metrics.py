@@ -106,41 +106,31 @@ def test_top_k_above_the_tallied_ranks_is_refused() -> None:
         TopKAccuracy(top_k=5, ranks=3)
 
 
-def linear_with_gradients(value: float) -> nn.Linear:
-    layer = nn.Linear(2, 1)
-    for parameter in layer.parameters():
-        parameter.grad = torch.full_like(parameter, value)
-    return layer
-
-
-def test_watch_names_the_first_non_finite_gradient_among_steps_gathered_several_times() -> None:
-    watch = NonFiniteWatch(loss_only=False)
-    layer = linear_with_gradients(1.0)
+def test_watch_reports_the_first_non_finite_loss_among_steps_gathered_several_times() -> None:
+    watch, layer = NonFiniteWatch(), nn.Linear(2, 1)
     for step in range(300):  # gathered into one tensor every 32 steps
-        if step == 250:
-            layer.bias.grad.fill_(math.inf)
-        watch.observe(torch.tensor(0.5), layer.named_parameters(), step)
-    assert watch.first_non_finite() == ("the gradient of bias", math.inf, 250)
-    layer.bias.grad.fill_(1.0)
-    watch.observe(torch.tensor(0.5), layer.named_parameters(), 300)
-    assert watch.first_non_finite() is None  # each read covers the steps since the one before
+        watch.observe(torch.tensor(math.inf if step in (250, 260) else 0.5), step)
+    assert watch.first_non_finite(layer.named_parameters()) == ("train/loss", math.inf, 250)
+    watch.observe(torch.tensor(0.5), 300)
+    assert watch.first_non_finite(layer.named_parameters()) is None  # each read covers the steps since the last
 
 
-def test_watch_says_every_gradient_when_none_is_finite_rather_than_blaming_the_first() -> None:
-    watch = NonFiniteWatch(loss_only=False)
-    # NaN gradients, as from a NaN upstream or spread by gradient clipping, behind a frozen layer (no gradient)
-    net = nn.Sequential(nn.Linear(2, 2).requires_grad_(False), linear_with_gradients(math.nan))
-    watch.observe(torch.tensor(0.5, requires_grad=True), net.named_parameters(), 7)
-    name, value, step = watch.first_non_finite()
-    assert (name, math.isnan(value), step) == ("every gradient", True, 7)
+def test_watch_names_trained_weights_the_latest_step_made_non_finite_and_skips_frozen_ones() -> None:
+    # a non-finite gradient at the last step before a read: every loss observed is finite, its update is not
+    watch = NonFiniteWatch()
+    frozen, trained = nn.Linear(2, 2).requires_grad_(False), nn.Linear(2, 1)
+    net = nn.Sequential(frozen, trained)
+    for step in range(5):
+        watch.observe(torch.tensor(0.5, requires_grad=True), step)
+    with torch.no_grad():
+        frozen.weight.fill_(math.nan)  # not trained: no step of this run wrote it
+        trained.bias.fill_(math.nan)
+    name, value, step = watch.first_non_finite(net.named_parameters())
+    assert (name, math.isnan(value), step) == ("the norm of 1.bias", True, 4)
 
 
-def test_watch_of_the_loss_alone_reports_the_first_nan_loss_and_nothing_while_finite() -> None:
-    watch = NonFiniteWatch(loss_only=True)
-    for step, loss in enumerate([1.0, 0.5, 0.25]):
-        watch.observe(torch.tensor(loss), [], step)
-    assert watch.first_non_finite() is None
-    for step, loss in enumerate([0.2, math.nan, math.inf], start=3):
-        watch.observe(torch.tensor(loss), [], step)
-    name, value, step = watch.first_non_finite()
-    assert (name, math.isnan(value), step) == ("train/loss", True, 4)
+def test_a_second_read_before_another_step_reads_nothing() -> None:
+    watch, layer = NonFiniteWatch(), nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.fill_(math.nan)
+    assert watch.first_non_finite(layer.named_parameters()) is None

@@ -42,7 +42,7 @@ class LoopSettings:
     val_every_n_epochs: int = 1  # Lightning's check_val_every_n_epoch: validate after epochs n, 2n, ...
     test_time_flip: bool = False  # evaluate on the mean outputs for each image and its mirror image
     test_time_shift: int = 0  # ... and for the views translated by this many pixels
-    stop_on_non_finite: bool = True  # watch loss and gradients every step without a sync
+    stop_on_non_finite: bool = True  # keep each step's loss on the device; read it and the weights at each check
     non_finite_every_n_steps: int = 100  # read the watch (one sync) this often and at epoch ends; 0: epoch ends only
     throughput: bool = True  # log samples/s (and FLOP utilization) each epoch (callbacks.throughput)
 

@@ -63,7 +63,7 @@ class ScratchTrainer:
         self.autocast_dtype = dtype
         # float16 scales the loss before backward, so that small gradients do not underflow (a no-op otherwise)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
-        self.watch = NonFiniteWatch(loss_only=self.scaler.is_enabled())
+        self.watch = NonFiniteWatch()
         self.epoch, self.global_step = 0, 0
         self.checkpoints = CheckpointKeeper(settings, rank)  # best and last checkpoints, early stopping
         self.metrics: dict[str, float] = {}  # the latest of each epoch metric; kept in checkpoints
@@ -179,7 +179,7 @@ class ScratchTrainer:
         if not steps:
             return loss
         if s.stop_on_non_finite:  # recorded on the device, read every so many steps: no host sync here
-            self.watch.observe(loss, state.model.named_parameters(), self.global_step)
+            self.watch.observe(loss, self.global_step)
         if s.gradient_clip_val:
             self.scaler.unscale_(state.optimizer)  # clip the true gradients, not the loss-scaled ones
             nn.utils.clip_grad_norm_(state.model.parameters(), s.gradient_clip_val)
@@ -194,7 +194,7 @@ class ScratchTrainer:
 
     def _stop_if_diverged(self, state: FitState) -> None:
         """The one host read of the non-finite watch: every so many steps and at epoch ends, before any checkpoint."""
-        found = self.watch.first_non_finite()
+        found = self.watch.first_non_finite(state.model.named_parameters())
         if found is not None:
             what, value, step = found
             lr = state.optimizer.param_groups[0]["lr"]
