@@ -12,6 +12,7 @@ small to compute (one linear unit, batch 2) over ``--timed-steps`` more steps, m
 """
 
 import argparse
+import gc
 import itertools
 import json
 import logging
@@ -45,7 +46,7 @@ RECIPES = {
     "headline": ["model=cnn", "data=cifar10", "trainer.precision=16-mixed"],
     "speedrun": ["experiment=cifar10_speedrun"],
 }
-TINY = ["model=perceptron", "data=linear", "data.batch_size=2", "data.n=2000"]  # Python's cost, not compute
+TINY = ["model=perceptron", "data=linear", "data.batch_size=2", "data.n=4000"]  # Python's cost, not compute
 
 
 class OpCounter(TorchDispatchMode):
@@ -179,6 +180,8 @@ def python_seconds(engines: list[str], workdir: Path, args: argparse.Namespace) 
     tiny = [*TINY, "trainer.accelerator=cpu"]
     for engine in engines:  # warm-up, untimed: first calls, lazy imports
         one_epoch(engine, tiny, args.short, workdir / f"warm-up-{engine}", count=False)
+    gc.collect()
+    gc.freeze()  # what the counted runs left is no longer scanned at each collection, as train.py does with imports
     seconds: dict[str, list[float]] = {engine: [] for engine in engines}
     for repeat in range(args.repeats):
         for engine in engines:
@@ -230,7 +233,8 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=2, help="training batches of the short epoch")
     parser.add_argument("--long", type=int, help="training batches of the long epoch (default: one metric update more)")
     parser.add_argument("--repeats", type=int, default=3, help="timings of Python per step, median taken")
-    parser.add_argument("--timed-steps", type=int, default=10 * UPDATE_EVERY, help="extra steps, timed")
+    # each epoch's end (validation, checkpoints) varies by milliseconds: spread over 960 steps, a few µs a step
+    parser.add_argument("--timed-steps", type=int, default=30 * UPDATE_EVERY, help="extra steps, timed")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for the recipes' runs")
     args = parser.parse_intermixed_args()
     args.long = args.long or args.short + UPDATE_EVERY  # the counted difference holds one update of the metrics
