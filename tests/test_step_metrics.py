@@ -129,6 +129,14 @@ def test_watch_names_trained_weights_the_latest_step_made_non_finite_and_skips_f
     assert (name, math.isnan(value), step) == ("the norm of 1.bias", True, 4)
 
 
+def test_float16_weights_whose_norm_passes_float16s_range_read_as_finite_beside_float64_ones() -> None:
+    watch, net = NonFiniteWatch(), nn.Sequential(nn.Linear(1000, 1000).half(), nn.Linear(2, 2).double())
+    with torch.no_grad():
+        net[0].weight.fill_(100.0)  # each value finite; the norm, 1e5, is not a float16
+    watch.observe(torch.tensor(0.5), 0)
+    assert watch.first_non_finite(net.named_parameters()) is None
+
+
 def test_a_second_read_before_another_step_reads_nothing() -> None:
     watch, layer = NonFiniteWatch(), nn.Linear(2, 1)
     with torch.no_grad():

@@ -15,7 +15,6 @@ import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from src.callbacks.stop_on_non_finite import StopOnNonFinite
 from src.stop_and_resume.interrupt import StopRequest
 
 
@@ -100,6 +99,4 @@ class SaveOnInterrupt(L.Callback):
         self._release()
         # Only fit's state is worth saving; while testing, the module holds the best weights, not the last ones.
         if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING:
-            for watch in [c for c in trainer.callbacks if isinstance(c, StopOnNonFinite)]:
-                watch.stop_if_diverged(trainer)  # diverged since the last check: say so instead of saving NaNs
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path)  # StopOnNonFinite's check comes first: a diverged run saves nothing

@@ -3,6 +3,7 @@
 Lightning's ``EarlyStopping(check_finite=True)`` only looks at validation time, after a whole epoch on NaN weights.
 """
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -65,9 +66,11 @@ class NonFiniteWatch:
         self.gathered, self.steps = [], []
         named = [(name, p) for name, p in named_parameters if p.requires_grad]
         if named:
+            # at least float32: a float16 norm overflows at 65504 with every value finite
+            dtype = functools.reduce(torch.promote_types, {p.dtype for _, p in named}, torch.float32)
             with torch.no_grad():  # one fused kernel for every tensor
-                norms = torch._foreach_norm([p for _, p in named])
-            values = torch.cat([values, torch.stack(norms).float()])
+                norms = torch._foreach_norm([p for _, p in named], 2, dtype=dtype)
+            values = torch.cat([values, torch.stack(norms)])
         if bool(values.isfinite().all()):  # the one host read (a sync on a GPU)
             return None
         values = values.tolist()
@@ -81,8 +84,9 @@ class NonFiniteWatch:
 
 class StopOnNonFinite(L.Callback):
     """Raise :class:`DivergedError` within ``check_every_n_steps`` steps of a NaN or infinite loss or weights, or at
-    the end of its epoch, naming the step; checkpoints are written after such a check, so none holds the diverged
-    weights. One host read per check: 0 (epoch ends only) makes it none per step.
+    the end of its epoch, naming the step. Every checkpoint is preceded by such a check, so none holds the diverged
+    weights (except a weights-only one, which Lightning saves without calling callbacks). One host read per check:
+    0 (epoch ends only) makes it none per step.
 
     Each optimizer step is observed after its batch, in one hook: the loss Lightning hands over; the weights that
     step wrote are read with the losses."""
@@ -117,6 +121,9 @@ class StopOnNonFinite(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.stop_if_diverged(trainer)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self.stop_if_diverged(trainer)  # whoever saves, and whenever: every N steps, on a timer, on SIGTERM
 
     def stop_if_diverged(self, trainer: L.Trainer) -> None:
         found = self.watch.first_non_finite(trainer.lightning_module.named_parameters())

@@ -1,7 +1,7 @@
 """What the hand-written loop is given: its settings, the network, optimizer and metrics a fit trains, and the
 batches of its loaders."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 
-from src.stop_and_resume.checkpoints import net_state
+from src.stop_and_resume.checkpoints import PREFIX, net_state
 from src.training.loss_and_metrics import LossAndMetrics
 from src.training.schedulers import build_scheduler
 
@@ -81,11 +81,19 @@ class FitState:
         val_metrics = loss_and_metrics.metrics.clone(prefix="val/").to(device)
         return cls(model, loss_and_metrics, optimizer, schedule, train_metrics, val_metrics)
 
+    @property
+    def net(self) -> nn.Module:
+        """The network itself, without its DistributedDataParallel wrapper."""
+        return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+
+    def named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """The network's parameters under the names Lightning's module gives them (``net.``), in either engine."""
+        return ((PREFIX + name, parameter) for name, parameter in self.net.named_parameters())
+
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimizer and scheduler in Lightning's checkpoint layout: either engine resumes the other's."""
-        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
         return {
-            "state_dict": net_state(model),
+            "state_dict": net_state(self.net),
             "optimizer_states": [self.optimizer.state_dict()],
             "lr_schedulers": [self.schedule["scheduler"].state_dict()] if self.schedule else [],
         }

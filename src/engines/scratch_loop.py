@@ -194,7 +194,7 @@ class ScratchTrainer:
 
     def _stop_if_diverged(self, state: FitState) -> None:
         """The one host read of the non-finite watch: every so many steps and at epoch ends, before any checkpoint."""
-        found = self.watch.first_non_finite(state.model.named_parameters())
+        found = self.watch.first_non_finite(state.named_parameters())
         if found is not None:
             what, value, step = found
             lr = state.optimizer.param_groups[0]["lr"]
