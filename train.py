@@ -51,7 +51,7 @@ from src.runs.liveness import is_alive, process_identity
 from src.runs.record import recorded_run
 from src.runs.resume import Fingerprint, Resumption, Run, earlier_runs, find_resumption, fingerprint, read_record
 from src.stop_and_resume.checkpoints import load_net_weights
-from src.stop_and_resume.interrupt import StopRequest
+from src.stop_and_resume.interrupt import StopRequest, sigterm_held
 from src.sweeps.gpu_lease import gpus_leased
 from src.tasks import Task
 from src.utils.console import print_config, print_metrics, quiet_third_party
@@ -187,6 +187,12 @@ def _resumption(cfg: DictConfig, this_run: Fingerprint, own: Run | None, lead: b
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
+    with sigterm_held():
+        return _report(cfg)
+
+
+def _report(cfg: DictConfig) -> float:
+    """The run, and how it ended in one line."""
     try:
         value, _ = train(cfg, print_result=True)
     except RunInterruptedError as err:

@@ -14,6 +14,7 @@ from src.config import builders
 from src.datamodules.base import TensorDataModule
 from src.datamodules.vision import VisionDataModule
 from src.lit_modules.supervised import SupervisedModule
+from src.stop_and_resume.interrupt import StopRequest
 
 PHASES = ("decode", "sanity", "training", "validation", "testing")
 TRAINING_CALL = 70  # a forward pass in the middle of the second epoch of 50 steps
@@ -21,6 +22,7 @@ VALIDATION_AFTER = 60  # the first evaluation after this many training forward p
 
 
 def at_phase(phase: str, action: Callable[[], None], patch: Callable[[Any, str, Any], None] = setattr) -> None:
+    """``phase``: one of :data:`PHASES`, or ``report``: the run has ended and the command is about to say how."""
     fired, counts = [], {"train": 0, "testing": False}
 
     def once() -> None:
@@ -28,7 +30,15 @@ def at_phase(phase: str, action: Callable[[], None], patch: Callable[[Any, str, 
             fired.append(phase)
             action()
 
-    if phase == "decode":
+    if phase == "report":
+        leave = StopRequest.__exit__
+
+        def leave_and_act(self: StopRequest, *exc: object) -> None:
+            leave(self, *exc)
+            once()
+
+        patch(StopRequest, "__exit__", leave_and_act)
+    elif phase == "decode":
         decode = VisionDataModule._decode
 
         def decode_and_act(self: VisionDataModule) -> dict:

@@ -131,6 +131,16 @@ def test_signal_during_the_first_decode_leaves_no_cache_and_resumes(
     assert_resumes_to_the_uninterrupted_result(log_dir, uninterrupted, engine, [*data, *ON_MNIST])
 
 
+def test_sigterm_while_the_command_says_how_its_run_ended_waits_for_that_line(tmp_path: Path) -> None:
+    # A launcher (torchrun) sends SIGTERM to every process once one fails: the others are saying why by then.
+    refused = ["trainer.max_epochs=-1", f"paths.log_dir={tmp_path}"]
+    command = [sys.executable, "-m", "tests.phase_hooks", "report", "SIGTERM", *refused]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    said = done.stdout + done.stderr
+    assert done.returncode == -signal.SIGTERM  # stopped, as the launcher asked
+    assert "trainer.max_epochs=-1 is out of range; it must be >= 1" in said and "Traceback" not in said, said
+
+
 @pytest.mark.parametrize("phase", ["training", "validation", "testing"])
 def test_kill_9_in_any_phase_leaves_a_run_that_resumes_to_the_uninterrupted_result(
     tmp_path: Path, uninterrupted, phase: str

@@ -96,3 +96,21 @@ class StopRequest:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+@contextmanager
+def sigterm_held() -> Iterator[None]:
+    """For a command around its run: a SIGTERM that comes after the run has ended, while the command says how (a
+    launcher stopping every process once one of them failed), waits until it has said so, then stops the process as
+    it would have. Inside the run, :class:`StopRequest` handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if held:
+            signal.raise_signal(signal.SIGTERM)
