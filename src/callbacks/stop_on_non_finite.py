@@ -86,7 +86,7 @@ class StopOnNonFinite(L.Callback):
     """Raise :class:`DivergedError` within ``check_every_n_steps`` steps of a NaN or infinite loss or weights, or at
     the end of its epoch, naming the step. Every checkpoint is preceded by such a check, so none holds the diverged
     weights (except a weights-only one, which Lightning saves without calling callbacks). One host read per check:
-    0 (epoch ends only) makes it none per step.
+    0 (epoch ends and checkpoints only) makes it none per step.
 
     Each optimizer step is observed after its batch, in one hook: the loss Lightning hands over; the weights that
     step wrote are read with the losses."""
